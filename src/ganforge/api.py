@@ -1,0 +1,136 @@
+"""The Python API: the same verbs as the command line."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import torch
+
+from ganforge.config import RESUMABLE_KEYS, Config, config_from_dict, parse_override
+from ganforge.errors import GanforgeError
+from ganforge.train import checkpoint as ckpt_io
+
+
+def next_run_dir(root: str | Path, name: str) -> Path:
+    """runs/00003-<name>: one more than the highest numbered run under ``root``."""
+    root = Path(root)
+    numbers = [int(m.group(1)) for p in root.glob("*") if (m := re.match(r"(\d{5})-", p.name))]
+    return root / f"{max(numbers, default=-1) + 1:05d}-{name}"
+
+
+def train(cfg: Config, out: str | Path | None = None, *, overwrite: bool = False,
+          progress: bool = True, log=print) -> Path:
+    """Train ``cfg`` into a new run directory (``out``, or the next numbered one under runs/).
+
+    An existing non-empty directory is refused unless ``overwrite`` is set; use :func:`resume`
+    to continue a run. Returns the run directory.
+    """
+    from ganforge.train.loop import training_loop
+
+    run_dir = Path(out) if out else next_run_dir("runs", cfg.name)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not overwrite:
+            raise GanforgeError(f"run directory {run_dir} already exists; continue it with "
+                                f"`ganforge train --resume {run_dir}` or choose another --out")
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    training_loop(run_dir, cfg, progress=progress, log=log)
+    return run_dir
+
+
+def read_run_config(run_dir: str | Path) -> Config:
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise GanforgeError(f"{run_dir} is not a ganforge run directory (no config.json); check the path")
+    return config_from_dict(json.loads(path.read_text()))
+
+
+def resume(run_dir: str | Path, overrides: list[str] | None = None, *, progress: bool = True,
+           log=print) -> Path:
+    """Continue a run from its latest checkpoint; ``overrides`` may change train.steps and the
+    reporting intervals (e.g. ``["train.steps=4000"]``) but not the model or data."""
+    from ganforge.train.loop import training_loop
+
+    run_dir = Path(run_dir)
+    tree = read_run_config(run_dir).to_dict()
+    for text in overrides or []:
+        key, value = parse_override(text)
+        if key not in RESUMABLE_KEYS:
+            raise GanforgeError(f"'{key}' cannot change when resuming (only {', '.join(sorted(RESUMABLE_KEYS))}); "
+                                "start a new run to change it")
+        section, leaf = key.split(".")
+        tree[section][leaf] = value
+    cfg = config_from_dict(tree)
+    training_loop(run_dir, cfg, resume=True, progress=progress, log=log)
+    return run_dir
+
+
+class Run:
+    """A trained run loaded for sampling: ``Run(run_dir).sample(64, seed=0)``."""
+
+    def __init__(self, run_dir: str | Path, device: str = "cpu", checkpoint: str | None = None):
+        from ganforge.train.loop import build_networks, select_device
+
+        self.run_dir = Path(run_dir)
+        self.config = read_run_config(self.run_dir)
+        info_path = self.run_dir / "run.json"
+        ckpt = Path(checkpoint) if checkpoint else ckpt_io.latest_checkpoint(self.run_dir)
+        if ckpt is None or not info_path.is_file():
+            raise GanforgeError(f"{self.run_dir} has no checkpoint with a generator yet; train it first "
+                                f"(or resume it: `ganforge train --resume {self.run_dir}`)")
+        self.checkpoint = ckpt
+        self.state = ckpt_io.read_state(ckpt)
+        self.info = json.loads(info_path.read_text())
+        self.device = select_device(device)
+        self.method, self.models = build_networks(self.config, self.info["sample_shape"],
+                                                  self.info["is_image"], self.device)
+        ckpt_io.load_weights(ckpt, self.models)
+        for m in self.models.values():
+            m.eval()
+
+    @property
+    def generator(self) -> torch.nn.Module:
+        """The sampling generator (the EMA copy when the run kept one)."""
+        from ganforge.train.loop import sampling_generator
+
+        return sampling_generator(self.models)
+
+    @property
+    def step(self) -> int:
+        return self.state["step"]
+
+    def sample(self, n: int, seed: int = 0) -> torch.Tensor:
+        """``n`` samples on CPU: images (n, C, H, W) in [-1, 1], or points (n, 2)."""
+        from ganforge.train.loop import generate
+
+        if n < 1:
+            raise GanforgeError(f"number of samples must be at least 1, got {n}")
+        z = self.method.latents(n, torch.Generator().manual_seed(seed)).to(self.device)
+        return generate(self.generator, z)
+
+
+def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
+    """Load a run's latest checkpoint for sampling and evaluation."""
+    return Run(run_dir, device)
+
+
+def evaluate(run_dir: str | Path, n: int | None = None, seed: int = 0) -> dict:
+    """The run's metrics; for 2-D data: modes captured, high-quality fraction, reverse KL."""
+    from ganforge.data import load_dataset
+    from ganforge.evaluate import evaluate_points
+    from ganforge.report.plots import read_metrics
+
+    run = load_run(run_dir)
+    rows = read_metrics(run.run_dir)
+    result = {"run": str(run.run_dir), "step": run.step, "kimg": run.state["images_seen"] / 1000}
+    last = [r for r in rows if r.get("step") == run.step]
+    if last:
+        result["training"] = {k: last[-1][k] for k in ("loss/D", "loss/G", "D_x", "D_G_z") if k in last[-1]}
+    if not run.info["is_image"]:
+        dataset = load_dataset(run.config.data, log=lambda *_: None)
+        result["modes"] = evaluate_points(run.generator, dataset, n or run.config.train.eval_samples, seed,
+                                          run.device)
+    return result

@@ -1,0 +1,64 @@
+"""The small interface every method (model family) implements for the shared training loop.
+
+A method owns its networks and says, as a list of :class:`Phase` records, what one training
+iteration does. Loss functions are pure: ``loss(models, batch) -> {name: tensor}`` with the
+scalar to minimise under ``"loss"``; they never touch optimizers. The loop does the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ganforge.data import Batch
+
+LossFn = Callable[[dict[str, nn.Module], Batch], dict[str, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One optimisation step type.
+
+    name: label used in logs ("D", "G"); trains: the network it updates (its optimizer has the
+    same name); loss: pure loss function; repeats: times per iteration (k for the
+    discriminator); needs_data: draw a fresh real batch before each repeat.
+    """
+
+    name: str
+    trains: str
+    loss: LossFn
+    repeats: int = 1
+    needs_data: bool = True
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    lr: float
+    betas: tuple[float, float]
+
+
+class Method:
+    """Base class. Subclasses fill ``models`` and implement ``phases`` and ``optimizers``."""
+
+    #: the network whose weights an EMA copy tracks and that ``sample`` uses
+    generator_name = "G"
+
+    def __init__(self):
+        self.models: dict[str, nn.Module] = {}
+
+    def phases(self) -> list[Phase]:
+        raise NotImplementedError
+
+    def optimizers(self) -> dict[str, OptimizerSpec]:
+        raise NotImplementedError
+
+    @property
+    def z_dim(self) -> int:
+        return self.models[self.generator_name].z_dim
+
+    def latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Standard normal latents (n, z_dim) on CPU (seeded when ``generator`` is given)."""
+        return torch.randn(n, self.z_dim, generator=generator)

@@ -1,0 +1,78 @@
+"""DCGAN (Radford et al. 2016): all-convolutional G and D with batch norm.
+
+Sizes 28 (start 7x7), 32 and 64 (start 4x4), any channel count. With width w and n upsamplings:
+
+    G: z (B, z_dim, 1, 1) -ConvT(k=s0)-> (B, w*2^(n-1), s0, s0) -[ConvT 4/2/1, BN, ReLU]...->
+       (B, w, H/2, W/2) -ConvT 4/2/1, tanh-> (B, C, H, W)
+    D: (B, C, H, W) -Conv 4/2/1, LReLU-> (B, w, H/2, W/2) -[Conv 4/2/1, BN, LReLU]...->
+       (B, w*2^(n-1), s0, s0) -Conv(k=s0)-> (B,) logits
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ganforge.errors import GanforgeError
+
+SIZES = {28: 7, 32: 4, 64: 4}  # output size -> spatial size of the first/last feature map
+
+
+def _plan(size: int) -> tuple[int, int]:
+    if size not in SIZES:
+        raise GanforgeError(f"the dcgan architecture supports 28, 32 and 64 px images, not {size}; "
+                            "set data.resolution to one of them")
+    s0 = SIZES[size]
+    n_up = (size // s0).bit_length() - 1  # 28/7 = 4 -> 2, 32/4 = 8 -> 3, 64/4 = 16 -> 4
+    return s0, n_up
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """The paper's init: conv weights ~ N(0, 0.02), BN scale ~ N(1, 0.02), biases 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+class DCGANGenerator(nn.Module):
+    def __init__(self, z_dim: int, out_shape: tuple[int, int, int], width: int = 64):
+        super().__init__()
+        channels, size = out_shape[0], out_shape[-1]
+        s0, n_up = _plan(size)
+        self.z_dim, self.out_shape = z_dim, tuple(out_shape)
+        ch = width * 2 ** (n_up - 1)
+        layers = [nn.ConvTranspose2d(z_dim, ch, s0, 1, 0, bias=False), nn.BatchNorm2d(ch), nn.ReLU(True)]
+        for _ in range(n_up - 1):
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2),
+                       nn.ReLU(True)]
+            ch //= 2
+        layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        dcgan_init(self)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z[:, :, None, None])
+
+
+class DCGANDiscriminator(nn.Module):
+    def __init__(self, in_shape: tuple[int, int, int], width: int = 64):
+        super().__init__()
+        channels, size = in_shape[0], in_shape[-1]
+        s0, n_up = _plan(size)
+        ch = width
+        layers = [nn.Conv2d(channels, ch, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        for _ in range(n_up - 1):
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2),
+                       nn.LeakyReLU(0.2, True)]
+            ch *= 2
+        layers.append(nn.Conv2d(ch, 1, s0, 1, 0))
+        self.net = nn.Sequential(*layers)
+        dcgan_init(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten()

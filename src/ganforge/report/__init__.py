@@ -1,0 +1,1 @@
+"""Plots, image grids and run summaries."""

@@ -1,0 +1,46 @@
+"""Image grids and PNG files, with Pillow (no torchvision)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) floats in [-1, 1] -> uint8 in [0, 255] (the inverse of the batch iterator)."""
+    return ((images.detach().float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+def make_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2) -> np.ndarray:
+    """(N, C, H, W) floats in [-1, 1] -> one (H', W', C) uint8 array, ``nrow`` images a row."""
+    x = to_uint8(images)
+    n, c, h, w = x.shape
+    nrow = nrow or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / nrow)
+    grid = np.full((rows * (h + pad) + pad, nrow * (w + pad) + pad, c), 255, dtype=np.uint8)
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        top, left = pad + r * (h + pad), pad + col * (w + pad)
+        grid[top:top + h, left:left + w] = x[i].permute(1, 2, 0).numpy()
+    return grid
+
+
+def save_png(array: np.ndarray, path: str | Path, scale: int = 1) -> Path:
+    """Save an (H, W, C) uint8 array, optionally enlarged by an integer factor (nearest)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
+    img.save(path)
+    return path
+
+
+def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:
+    """Save a grid of images, enlarged so small (28 px) images stay visible."""
+    scale = max(1, 64 // images.shape[-1])
+    return save_png(make_grid(images, nrow), path, scale=min(scale, 4))

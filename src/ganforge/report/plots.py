@@ -1,0 +1,75 @@
+"""Plots saved with a run: loss curves, D outputs, and the 2-D picture of both players."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def plot_training_curves(rows: list[dict], path: Path) -> Path | None:
+    """Losses (top) and mean D(x), D(G(z)) (bottom) against thousands of images seen."""
+    rows = [r for r in rows if "loss/D" in r]
+    if not rows:
+        return None
+    kimg = [r["kimg"] for r in rows]
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    for key, label in (("loss/D", "discriminator loss L_D"), ("loss/G", "generator loss L_G")):
+        ax1.plot(kimg, [r.get(key) for r in rows], label=label)
+    ax1.set_ylabel("loss (nats)")
+    ax1.legend()
+    ax1.grid(alpha=0.3)
+    for key, label in (("D_x", "mean D(x), real"), ("D_G_z", "mean D(G(z)), fake")):
+        ax2.plot(kimg, [r.get(key) for r in rows], label=label)
+    ax2.axhline(0.5, color="grey", lw=0.8, ls="--")
+    ax2.set_ylim(0, 1)
+    ax2.set_xlabel("thousands of real images seen (kimg)")
+    ax2.set_ylabel("discriminator output")
+    ax2.legend()
+    ax2.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+@torch.no_grad()
+def plot_2d(real: torch.Tensor, fake: torch.Tensor, discriminator, path: Path,
+            title: str = "", device: str | torch.device = "cpu") -> Path:
+    """Real (blue) and generated (orange) points over D's probability of 'real' as a heat map."""
+    pts = torch.cat([real, fake]).float()
+    lo, hi = pts.min(0).values, pts.max(0).values
+    margin = (hi - lo) * 0.15 + 0.1
+    lo, hi = lo - margin, hi + margin
+    n = 200
+    xs, ys = torch.linspace(lo[0], hi[0], n), torch.linspace(lo[1], hi[1], n)
+    gx, gy = torch.meshgrid(xs, ys, indexing="xy")
+    grid = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
+    was_training = discriminator.training
+    discriminator.eval()
+    prob = torch.sigmoid(discriminator(grid.to(device)).float()).cpu().view(n, n)
+    discriminator.train(was_training)
+    fig, ax = plt.subplots(figsize=(6, 5.4))
+    mesh = ax.pcolormesh(gx, gy, prob, cmap="RdBu_r", vmin=0, vmax=1, shading="auto")
+    fig.colorbar(mesh, ax=ax, label="D(x): probability of 'real'")
+    ax.scatter(real[:, 0], real[:, 1], s=2, c="tab:blue", alpha=0.5, label="real")
+    ax.scatter(fake[:, 0], fake[:, 1], s=2, c="tab:orange", alpha=0.5, label="generated")
+    ax.legend(loc="upper right", markerscale=4)
+    ax.set_title(title)
+    ax.set_aspect("equal")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

@@ -1,0 +1,44 @@
+"""The short text summary left in every run directory (summary.txt and summary.json)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def _fmt_time(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+def write_summary(run_dir: Path, cfg, rows: list[dict], final_samples: Path, evaluation: dict | None,
+                  device) -> dict:
+    last = rows[-1] if rows else {}
+    summary = {
+        "name": cfg.name, "step": last.get("step", 0), "kimg": last.get("kimg", 0.0),
+        "time_s": last.get("time_s", 0.0), "device": str(device), "precision": cfg.train.precision,
+        "img_per_s": (round(last.get("kimg", 0) * 1000 / last["time_s"], 1) if last.get("time_s") else None),
+        "final": {k: last[k] for k in ("loss/D", "loss/G", "D_x", "D_G_z") if k in last},
+        "samples": str(final_samples.relative_to(run_dir)),
+        "evaluation": evaluation,
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    lines = [
+        f"ganforge run '{cfg.name}' ({cfg.method.name}, loss {cfg.method.loss}, "
+        f"{cfg.model.arch}, {cfg.data.source})",
+        f"trained {summary['step']} steps = {summary['kimg']:.1f} kimg in {_fmt_time(summary['time_s'])} "
+        f"on {device} ({cfg.train.precision}), {summary['img_per_s'] or 0:,.0f} img/s",
+    ]
+    f = summary["final"]
+    if f:
+        lines.append("last log interval: " + ", ".join(
+            f"{label} {f[k]:.3f}" for k, label in (("loss/D", "L_D"), ("loss/G", "L_G"),
+                                                   ("D_x", "D(x)"), ("D_G_z", "D(G(z))")) if k in f))
+    if evaluation:
+        lines.append(f"evaluation ({evaluation['n']} samples): {evaluation['modes']}/"
+                     f"{evaluation['modes_total']} modes, {100 * evaluation['high_quality']:.1f}% "
+                     f"high quality, reverse KL {evaluation['reverse_kl']:.3f}")
+    lines += [f"final samples: {summary['samples']}", "loss curves: loss_curves.png",
+              "metrics per step: metrics.jsonl", f"resume: ganforge train --resume {run_dir}"]
+    (run_dir / "summary.txt").write_text("\n".join(lines) + "\n")
+    return summary

@@ -1,0 +1,269 @@
+"""The training loop, shared by every method.
+
+A method supplies networks and a list of phases; this loop owns everything else: devices,
+precision, optimizers, zero_grad/backward/step, gradient norms, EMA, metrics.jsonl, sample grids,
+checkpoints with exact resume, and the end-of-run report files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ganforge.config import Config
+from ganforge.data import BatchIterator, Dataset, load_dataset
+from ganforge.errors import GanforgeError
+from ganforge.methods import Method, build_method
+from ganforge.train import checkpoint as ckpt_io
+from ganforge.train.ema import ema_beta, make_ema, update_ema
+
+N_FIXED_IMAGES = 64     # the fixed-noise grid, 8 x 8
+N_FIXED_POINTS = 2000   # generated points drawn in the 2-D picture
+
+
+def select_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise GanforgeError("train.device=cuda but no CUDA device is visible; use train.device=cpu or auto")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def make_optimizer(params, lr: float, betas: tuple[float, float], device: torch.device):
+    """Adam; the fused kernel where this PyTorch has it for the device (same maths, one kernel)."""
+    try:
+        return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr, betas=betas, foreach=device.type == "cuda")
+
+
+def build_networks(cfg: Config, sample_shape, is_image: bool, device: torch.device) -> tuple[Method, dict]:
+    """The method with its networks on ``device``, plus an EMA copy of G when enabled.
+
+    Returns (method, models) where models maps every network name (incl. "G_ema") to a module.
+    """
+    method = build_method(cfg, tuple(sample_shape), is_image)
+    memory_format = torch.channels_last if (cfg.train.channels_last and is_image) else torch.contiguous_format
+    for m in method.models.values():
+        m.to(device=device, memory_format=memory_format)
+    models = dict(method.models)
+    if cfg.method.ema_halflife_kimg > 0:
+        models[method.generator_name + "_ema"] = make_ema(method.models[method.generator_name])
+    return method, models
+
+
+def sampling_generator(models: dict) -> torch.nn.Module:
+    """The network to draw samples from: the EMA generator when there is one."""
+    return models.get("G_ema", models["G"])
+
+
+@torch.no_grad()
+def generate(G: torch.nn.Module, z: torch.Tensor, batch: int = 1024) -> torch.Tensor:
+    """G(z) in eval mode, in chunks, returned as float32 on CPU."""
+    was_training = G.training
+    G.eval()
+    out = torch.cat([G(chunk).float().cpu() for chunk in z.split(batch)])
+    G.train(was_training)
+    return out
+
+
+class MetricsLog:
+    """Appends JSON rows to metrics.jsonl; on resume drops rows past the checkpoint's step."""
+
+    def __init__(self, path: Path, keep_through_step: int | None):
+        self.path = path
+        if keep_through_step is not None and path.exists():
+            rows = [line for line in path.read_text().splitlines() if line.strip()]
+            kept = [r for r in rows if json.loads(r).get("step", 0) <= keep_through_step]
+            path.write_text("".join(r + "\n" for r in kept))
+        elif keep_through_step is None:
+            path.write_text("")
+
+    def write(self, row: dict) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+def write_run_info(run_dir: Path, cfg: Config, dataset: Dataset) -> None:
+    info = {"sample_shape": list(dataset.sample_shape), "is_image": dataset.is_image,
+            "dataset": dataset.name, "dataset_size": len(dataset),
+            "data_info": {k: v for k, v in dataset.info.items() if k != "classes"}}
+    (run_dir / "config.json").write_text(cfg.to_json())
+    (run_dir / "run.json").write_text(json.dumps(info, indent=2))
+
+
+def training_loop(run_dir: Path, cfg: Config, *, resume: bool = False, progress: bool = True,
+                  log=print) -> dict:
+    """Train ``cfg`` in ``run_dir`` (fresh, or continuing its latest checkpoint) to cfg.train.steps.
+
+    Returns the end-of-run summary (also written to summary.json and summary.txt).
+    """
+    t = cfg.train
+    run_dir = Path(run_dir)
+    device = select_device(t.device)
+    seed_everything(t.seed)
+
+    # Data and networks.
+    dataset = load_dataset(cfg.data, log)
+    method, models = build_networks(cfg, dataset.sample_shape, dataset.is_image, device)
+    trained = method.models
+    optimizers = {name: make_optimizer(trained[name].parameters(), spec.lr, spec.betas, device)
+                  for name, spec in method.optimizers().items()}
+    batches = BatchIterator(dataset.x, dataset.y, t.batch_size, t.seed, device,
+                            channels_last=t.channels_last)
+    ema_name = method.generator_name + "_ema"
+    beta = ema_beta(t.batch_size, cfg.method.ema_halflife_kimg) if ema_name in models else None
+
+    # Fresh start or exact resume.
+    step, images_seen, elapsed_s = 0, 0, 0.0
+    if resume:
+        ckpt_io.remove_partial_checkpoints(run_dir)
+        latest = ckpt_io.latest_checkpoint(run_dir)
+        if latest is None:
+            raise GanforgeError(f"{run_dir} has no complete checkpoint to resume from; start it again "
+                                "without --resume")
+        ckpt_io.load_weights(latest, models)
+        state = ckpt_io.load_training_state(latest, optimizers)
+        batches.load_state_dict(state["batches"])
+        step, images_seen, elapsed_s = state["step"], state["images_seen"], state["elapsed_s"]
+        log(f"resuming {run_dir} from {latest.name} (step {step}, {images_seen / 1000:.1f} kimg)")
+    write_run_info(run_dir, cfg, dataset)
+    metrics = MetricsLog(run_dir / "metrics.jsonl", step if resume else None)
+    (run_dir / "samples").mkdir(exist_ok=True)
+
+    # Fixed noise for sample grids: its own generator, so drawing it never moves training's RNG.
+    n_fixed = N_FIXED_IMAGES if dataset.is_image else N_FIXED_POINTS
+    z_fixed = method.latents(n_fixed, torch.Generator().manual_seed(t.seed + 1)).to(device)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16")
+
+    def save_samples(at_step: int) -> Path:
+        G = sampling_generator(models)
+        fake = generate(G, z_fixed)
+        path = run_dir / "samples" / f"step_{at_step:09d}.png"
+        if dataset.is_image:
+            from ganforge.report.images import save_grid
+            save_grid(fake, path, nrow=8)
+        else:
+            from ganforge.report.plots import plot_2d
+            real = dataset.x[torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:n_fixed]]
+            plot_2d(real, fake, models["D"], path, title=f"{cfg.name}, step {at_step}", device=device)
+        return path
+
+    def save_checkpoint(at_step: int) -> None:
+        ckpt_io.save_checkpoint(run_dir, at_step, models, optimizers, {
+            "images_seen": images_seen, "elapsed_s": elapsed_s, "batches": batches.state_dict(),
+            "config": cfg.to_dict(), "data": json.loads((run_dir / "run.json").read_text()),
+        }, keep=t.keep_checkpoints)
+
+    phases = method.phases()
+    sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=device))
+    counts: dict[str, int] = defaultdict(int)
+    grad_norms: dict[str, float] = {}
+    last_log_time, last_log_images = time.perf_counter(), images_seen
+    bar = tqdm(total=t.steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True,
+               desc=cfg.name)
+    batch = None
+    try:
+        while step < t.steps:
+            is_log_step = (step + 1) % t.log_every == 0 or step + 1 == t.steps
+            for phase in phases:
+                # Only the phase's own network collects weight gradients.
+                for name, module in trained.items():
+                    module.requires_grad_(name == phase.trains)
+                opt = optimizers[phase.trains]
+                for repeat in range(phase.repeats):
+                    # Fetch a real batch.
+                    if phase.needs_data or batch is None:
+                        batch = next(batches)
+                        images_seen += len(batch)
+                    # Forward and loss.
+                    with autocast:
+                        out = phase.loss(trained, batch)
+                    # Backward and step.
+                    opt.zero_grad(set_to_none=True)
+                    out["loss"].backward()
+                    if is_log_step and repeat == phase.repeats - 1:
+                        grads = [p.grad for p in trained[phase.trains].parameters() if p.grad is not None]
+                        grad_norms[phase.trains] = float(torch.linalg.vector_norm(
+                            torch.stack(torch._foreach_norm(grads)))) if grads else 0.0
+                    opt.step()
+                    # Accumulate statistics without a device sync.
+                    for key, val in out.items():
+                        name = f"loss/{phase.name}" if key == "loss" else (
+                            f"loss/{phase.name}_{key}" if key in ("real", "fake") else key)
+                        sums[name] += val.detach().float()
+                        counts[name] += 1
+            # Update EMA.
+            if beta is not None:
+                update_ema(models[ema_name], trained[method.generator_name], beta)
+            step += 1
+            bar.update(1)
+
+            # Log.
+            if is_log_step:
+                now = time.perf_counter()
+                row = {"step": step, "kimg": round(images_seen / 1000, 3)}
+                row.update({k: float(s) / counts[k] for k, s in sums.items()})
+                row.update({f"grad_norm/{k}": v for k, v in grad_norms.items()})
+                ips = (images_seen - last_log_images) / max(now - last_log_time, 1e-9)
+                elapsed_s += now - last_log_time
+                row["img_per_s"] = round(ips, 1)
+                row["time_s"] = round(elapsed_s, 2)
+                bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
+                if bad:
+                    raise GanforgeError(f"training diverged: {bad[0]} is {row[bad[0]]} at step {step}; "
+                                        "lower the learning rates or try method.loss=ns")
+                metrics.write(row)
+                bar.set_postfix_str(f"{ips:,.0f} img/s  L_D {row.get('loss/D', 0):.3f}  "
+                                    f"L_G {row.get('loss/G', 0):.3f}", refresh=False)
+                sums.clear()
+                counts.clear()
+                last_log_time, last_log_images = time.perf_counter(), images_seen
+
+            # Samples and checkpoints.
+            if t.sample_every and step % t.sample_every == 0 and step < t.steps:
+                save_samples(step)
+            if t.checkpoint_every and step % t.checkpoint_every == 0 and step < t.steps:
+                save_checkpoint(step)
+    except KeyboardInterrupt:
+        bar.close()
+        last = ckpt_io.latest_checkpoint(run_dir)
+        where = f"the last checkpoint is {last.name}" if last else "no checkpoint was saved yet"
+        raise GanforgeError(f"interrupted at step {step}; {where}; continue with "
+                            f"`ganforge train --resume {run_dir}`") from None
+    bar.close()
+
+    # Finish: checkpoint, samples, plots, evaluation and summary.
+    save_checkpoint(step)
+    final_samples = save_samples(step)
+    return finish_run(run_dir, cfg, models, dataset, device, final_samples)
+
+
+def finish_run(run_dir: Path, cfg: Config, models: dict, dataset: Dataset, device, final_samples: Path) -> dict:
+    from ganforge.report.plots import plot_training_curves, read_metrics
+    from ganforge.report.summary import write_summary
+
+    rows = read_metrics(run_dir)
+    plot_training_curves(rows, run_dir / "loss_curves.png")
+    evaluation = None
+    if not dataset.is_image:
+        from ganforge.evaluate import evaluate_points
+
+        evaluation = evaluate_points(sampling_generator(models), dataset, cfg.train.eval_samples,
+                                     seed=0, device=device)
+        (run_dir / "eval.json").write_text(json.dumps(evaluation, indent=2))
+    return write_summary(run_dir, cfg, rows, final_samples, evaluation, device)

@@ -1,0 +1,156 @@
+"""Data sources, the cache and the batch iterator."""
+
+import gzip
+import pickle
+import struct
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganforge.config import DataConfig
+from ganforge.data import BatchIterator, fetch, load_dataset
+from ganforge.data.cache import cache_dir, load_cached
+from ganforge.data.sources import parse_idx, read_numpy_pickle
+from ganforge.errors import GanforgeError
+
+
+def test_idx_parser():
+    payload = bytes(range(6))
+    data = b"\x00\x00\x08\x02" + struct.pack(">II", 2, 3) + payload
+    arr = parse_idx(data)
+    assert arr.shape == (2, 3) and arr.tolist() == [[0, 1, 2], [3, 4, 5]]
+    with pytest.raises(ValueError):
+        parse_idx(b"\x00\x00\x08\x02" + struct.pack(">II", 2, 4) + payload)
+
+
+def test_numpy_pickle_reader_refuses_code():
+    arr = np.arange(6, dtype=np.float32).reshape(2, 3)
+    assert np.array_equal(read_numpy_pickle(pickle.dumps((arr, arr), protocol=4)), (arr, arr))
+
+    class Evil:
+        def __reduce__(self):
+            import os
+            return (os.system, ("echo pwned",))
+
+    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+        read_numpy_pickle(pickle.dumps(Evil()))
+
+
+def test_mnist_is_cached_with_canonical_content():
+    ds = load_dataset(DataConfig(source="mnist"))
+    assert ds.x.shape == (60000, 1, 28, 28) and ds.x.dtype == torch.uint8
+    assert ds.y[:8].tolist() == [5, 0, 4, 1, 9, 2, 1, 3]  # the canonical first training labels
+    assert torch.bincount(ds.y).tolist()[1] == 6742  # ones in the canonical train split
+    test = load_dataset(DataConfig(source="mnist", split="test"))
+    assert len(test) == 10000 and test.y[:3].tolist() == [7, 2, 1]
+
+
+def test_digits_and_corrupt_cache_is_refetched(tmp_cache):
+    ds = load_dataset(DataConfig(source="digits"))
+    assert ds.x.shape == (1500, 1, 8, 8) and int(ds.x.max()) == 255
+    path = cache_dir() / "digits-train.safetensors"
+    raw = bytearray(path.read_bytes())
+    raw[-10] ^= 0xFF  # flip a pixel: checksum mismatch
+    path.write_bytes(bytes(raw))
+    assert load_cached("digits-train") is None
+    again = load_dataset(DataConfig(source="digits"))
+    assert torch.equal(again.x, ds.x)
+
+
+def test_resize_and_channels():
+    ds = load_dataset(DataConfig(source="digits", resolution=32, channels=3))
+    assert ds.x.shape == (1500, 3, 32, 32)
+
+
+def test_fetch_with_no_allowed_route(tmp_cache, monkeypatch):
+    monkeypatch.setenv("GANFORGE_FETCH_FROM", "canonical")
+    monkeypatch.setattr("ganforge.data.sources.MIRRORS", {"mnist": ["http://127.0.0.1:9/"]})
+    with pytest.raises(GanforgeError, match="could not fetch mnist.*GANFORGE_FETCH_FROM"):
+        fetch("mnist", log=lambda *_: None)
+    monkeypatch.setenv("GANFORGE_FETCH_FROM", "carrier-pigeon")
+    with pytest.raises(GanforgeError, match="unknown route 'carrier-pigeon'"):
+        fetch("mnist")
+
+
+def _write_images(folder, n=5):
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (40, 30, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    Image.fromarray(rng.integers(0, 255, (20, 20), dtype=np.uint8)).save(folder / "grey.jpg")
+
+
+def test_image_folder(tmp_path):
+    _write_images(tmp_path / "imgs")
+    (tmp_path / "imgs" / "broken.png").write_bytes(b"not a png at all")
+    messages = []
+    ds = load_dataset(DataConfig(source="folder", path=str(tmp_path / "imgs"), resolution=16),
+                      log=messages.append)
+    assert ds.x.shape == (6, 3, 16, 16) and ds.x.dtype == torch.uint8
+    assert len(messages) == 1 and "skipped 1 unreadable image(s): broken.png" in messages[0]
+    grey = load_dataset(DataConfig(source="folder", path=str(tmp_path / "imgs"), resolution=8, channels=1),
+                        log=lambda *_: None)
+    assert grey.x.shape == (6, 1, 8, 8)
+
+
+def test_image_folder_errors(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GanforgeError, match="holds no PNG/JPEG images"):
+        load_dataset(DataConfig(source="folder", path=str(tmp_path / "empty")))
+    with pytest.raises(GanforgeError, match="does not exist"):
+        load_dataset(DataConfig(source="folder", path=str(tmp_path / "nope")))
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "a.png").write_bytes(b"garbage")
+    with pytest.raises(GanforgeError, match="no readable image"):
+        load_dataset(DataConfig(source="folder", path=str(tmp_path / "bad")), log=lambda *_: None)
+
+
+def test_unknown_source():
+    with pytest.raises(GanforgeError, match="did you mean 'mnist'"):
+        load_dataset(DataConfig(source="mnsit"))
+
+
+def test_batch_iterator_is_seeded_resumable_and_scaled():
+    x = torch.arange(10, dtype=torch.uint8).mul(25).view(10, 1, 1, 1)
+    it = BatchIterator(x, torch.arange(10), batch_size=3, seed=7)
+    first = [next(it) for _ in range(5)]  # crosses an epoch boundary (3 batches per epoch)
+    assert all(b.x.shape == (3, 1, 1, 1) for b in first)
+    assert first[0].x.min() >= -1 and first[0].x.max() <= 1
+    # Labels travel with their images: value = label * 25 scaled to [-1, 1].
+    for b in first:
+        assert torch.allclose(b.x.view(-1), (b.y * 25).float() / 127.5 - 1)
+    epoch0 = torch.cat([b.y for b in first[:3]])
+    assert len(set(epoch0.tolist())) == 9  # no repeats within an epoch
+    # Resume from a saved state reproduces the remaining batches exactly.
+    it2 = BatchIterator(x, torch.arange(10), batch_size=3, seed=7)
+    for _ in range(2):
+        next(it2)
+    state = it2.state_dict()
+    it3 = BatchIterator(x, torch.arange(10), batch_size=3, seed=7)
+    it3.load_state_dict(state)
+    for b in first[2:]:
+        assert torch.equal(next(it3).y, b.y)
+    other = BatchIterator(x, torch.arange(10), batch_size=3, seed=8)
+    assert not all(torch.equal(next(other).y, b.y) for b in first[:3])
+
+
+def test_batch_larger_than_dataset():
+    with pytest.raises(GanforgeError, match="larger than the dataset"):
+        BatchIterator(torch.zeros(4, 2), None, batch_size=5, seed=0)
+
+
+def test_gzip_roundtrip_of_idx_helper():
+    # The canonical route decompresses .gz IDX files; check the helper chain on a tiny file.
+    from ganforge.data.sources import _splits_from_idx
+
+    def idx(arr):
+        header = b"\x00\x00\x08" + bytes([arr.ndim]) + b"".join(struct.pack(">I", d) for d in arr.shape)
+        return gzip.compress(header + arr.tobytes())
+
+    imgs, labels = np.zeros((2, 28, 28), np.uint8), np.array([3, 4], np.uint8)
+    files = {"train-images-idx3-ubyte.gz": idx(imgs), "train-labels-idx1-ubyte.gz": idx(labels),
+             "t10k-images-idx3-ubyte.gz": idx(imgs), "t10k-labels-idx1-ubyte.gz": idx(labels)}
+    splits = _splits_from_idx(files)
+    assert splits["test"][1].tolist() == [3, 4] and splits["train"][0].shape == (2, 28, 28)

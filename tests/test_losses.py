@@ -1,0 +1,71 @@
+"""Golden values for the GAN losses, including the course's worked example."""
+
+import math
+
+import pytest
+import torch
+
+from ganforge.losses.gan import d_loss_bce, g_loss_mm, g_loss_ns
+
+LN10 = math.log(10)
+
+
+def logits(probs):
+    return torch.logit(torch.tensor(probs, dtype=torch.float64))
+
+
+def test_worked_example_base10():
+    # D(x) = [0.6, 0.7, 0.8], D(G(z)) = [0.1, 0.2, 0.3]. By hand, base-10 logs:
+    #   L_D_real = -(log .6 + log .7 + log .8)/3 = (0.22185 + 0.15490 + 0.09691)/3 = 0.15789
+    #   L_D_fake = -(log .9 + log .8 + log .7)/3 = (0.04576 + 0.09691 + 0.15490)/3 = 0.09919
+    #   L_D = 0.25708;  L_G (ns) = -(log .1 + log .2 + log .3)/3 = (1 + 0.69897 + 0.52288)/3 = 0.74062
+    # The course notes print 0.157, 0.099 and 0.740 (truncated to 3 places) and L_D = 0.256, the
+    # sum of the two truncated terms.
+    real, fake = logits([0.6, 0.7, 0.8]), logits([0.1, 0.2, 0.3])
+    d = {k: float(v) / LN10 for k, v in d_loss_bce(real, fake).items()}
+    g = float(g_loss_ns(fake)) / LN10
+    assert d["real"] == pytest.approx(0.15789, abs=1e-5)
+    assert d["fake"] == pytest.approx(0.09919, abs=1e-5)
+    assert d["loss"] == pytest.approx(0.25708, abs=1e-5)
+    assert g == pytest.approx(0.74062, abs=1e-5)
+    real3, fake3, g3 = (math.floor(x * 1000) / 1000 for x in (d["real"], d["fake"], g))
+    assert (real3, fake3, g3) == (0.157, 0.099, 0.740)
+    assert real3 + fake3 == pytest.approx(0.256)
+
+
+def test_worked_example_natural_log():
+    real, fake = logits([0.6, 0.7, 0.8]), logits([0.1, 0.2, 0.3])
+    d = d_loss_bce(real, fake)
+    assert float(d["real"]) == pytest.approx(-(math.log(.6) + math.log(.7) + math.log(.8)) / 3, abs=1e-9)
+    assert float(d["real"]) == pytest.approx(0.36354, abs=1e-5)
+    assert float(d["fake"]) == pytest.approx(0.22839, abs=1e-5)
+    assert float(d["loss"]) == pytest.approx(0.59194, abs=1e-5)
+    assert float(g_loss_ns(fake)) == pytest.approx(1.70533, abs=1e-5)
+    # Saturating loss: mean log(1 - D(G(z))) = -L_D_fake.
+    assert float(g_loss_mm(fake)) == pytest.approx(-0.22839, abs=1e-5)
+
+
+def test_losses_are_finite_for_extreme_logits():
+    extreme = torch.tensor([-200.0, -50.0, 0.0, 50.0, 200.0], requires_grad=True)
+    for loss in (d_loss_bce(extreme, extreme)["loss"], g_loss_mm(extreme), g_loss_ns(extreme)):
+        loss.backward()
+        assert torch.isfinite(loss)
+        assert torch.isfinite(extreme.grad).all()
+        extreme.grad = None
+
+
+def test_saturating_loss_gradient_vanishes_where_nonsaturating_does_not():
+    # D confidently rejects the fakes: D(G(z)) = sigmoid(-8) ~ 3e-4.
+    logit = torch.tensor([-8.0], requires_grad=True)
+    (g_mm,) = torch.autograd.grad(g_loss_mm(logit), logit)
+    (g_ns,) = torch.autograd.grad(g_loss_ns(logit), logit)
+    # d/dl[-softplus(l)] = -sigmoid(l);  d/dl[softplus(-l)] = -(1 - sigmoid(l))
+    assert float(g_mm) == pytest.approx(-torch.sigmoid(torch.tensor(-8.0)).item(), rel=1e-6)
+    assert float(g_ns) == pytest.approx(-(1 - torch.sigmoid(torch.tensor(-8.0)).item()), rel=1e-6)
+    assert abs(float(g_ns)) > 1000 * abs(float(g_mm))
+
+
+def test_discriminator_optimum_value():
+    # At D = 1/2 everywhere, L_D = 2 ln 2 (the value at the game's equilibrium).
+    zero = torch.zeros(10)
+    assert float(d_loss_bce(zero, zero)["loss"]) == pytest.approx(2 * math.log(2))
