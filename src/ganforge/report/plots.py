@@ -59,8 +59,9 @@ def plot_2d(real: torch.Tensor, fake: torch.Tensor, discriminator, path: Path,
     grid = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
     was_training = discriminator.training
     discriminator.eval()
-    prob = torch.sigmoid(discriminator(grid.to(device)).float()).cpu().view(n, n)
+    prob = torch.sigmoid(discriminator(grid.to(device)).float()).cpu().view(n, n).numpy()
     discriminator.train(was_training)
+    gx, gy, real, fake = gx.numpy(), gy.numpy(), real.cpu().numpy(), fake.cpu().numpy()
     fig, ax = plt.subplots(figsize=(6, 5.4))
     mesh = ax.pcolormesh(gx, gy, prob, cmap="RdBu_r", vmin=0, vmax=1, shading="auto")
     fig.colorbar(mesh, ax=ax, label="D(x): probability of 'real'")

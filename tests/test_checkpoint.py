@@ -1,0 +1,127 @@
+"""Checkpoints: exact resume (also after SIGKILL), atomic saves, refusing newer formats."""
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import ganforge
+from ganforge.api import resume
+from ganforge.config import load_config
+from ganforge.errors import GanforgeError
+from ganforge.train import checkpoint as ckpt_io
+
+SMALL = ["model.g_width=32", "model.d_width=32", "model.g_depth=2", "model.d_depth=2",
+         "train.batch_size=64", "train.log_every=10", "train.sample_every=0", "data.toy_points=5000",
+         "method.ema_halflife_kimg=2", "method.d_steps=2"]
+
+
+def quiet(*_):
+    pass
+
+
+def final_weights(run_dir):
+    return load_file(str(ckpt_io.latest_checkpoint(run_dir) / "models.safetensors"))
+
+
+def assert_same_weights(a, b):
+    wa, wb = final_weights(a), final_weights(b)
+    assert wa.keys() == wb.keys() and any(k.startswith("G_ema.") for k in wa)
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+
+
+def test_resume_is_exact(tmp_path):
+    straight = ganforge.train(load_config("toy-ring", SMALL + ["train.steps=120", "train.checkpoint_every=60"]),
+                              tmp_path / "straight", progress=False, log=quiet)
+    half = ganforge.train(load_config("toy-ring", SMALL + ["train.steps=60", "train.checkpoint_every=60"]),
+                          tmp_path / "half", progress=False, log=quiet)
+    resume(half, ["train.steps=120"], progress=False, log=quiet)
+    assert_same_weights(straight, half)
+    state = ckpt_io.read_state(ckpt_io.latest_checkpoint(half))
+    assert state["step"] == 120 and state["images_seen"] == 120 * 2 * 64  # k = 2 real batches a step
+    # metrics.jsonl has each step once, in order.
+    steps = [json.loads(line)["step"] for line in (half / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(10, 121, 10))
+
+
+def test_resume_after_sigkill_is_exact(tmp_path):
+    overrides = SMALL + ["train.steps=400", "train.checkpoint_every=50"]
+    args = [sys.executable, "-m", "ganforge", "train", "toy-ring", "--quiet"]
+    sets = [a for o in overrides for a in ("--set", o)]
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(args + sets + ["--out", str(killed)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (killed / "checkpoints" / "step_000000150").exists():
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = [p.name for p in ckpt_io.list_checkpoints(killed)]
+    assert done and done[-1] < "step_000000400", f"the run finished before it was killed: {done}"
+    subprocess.run([sys.executable, "-m", "ganforge", "train", "--resume", str(killed), "--quiet"],
+                   check=True, capture_output=True)
+    straight = ganforge.train(load_config("toy-ring", overrides), tmp_path / "straight", progress=False,
+                              log=quiet)
+    assert_same_weights(straight, killed)
+
+
+def test_checkpoint_contents_are_not_pickles(tmp_path):
+    run = ganforge.train(load_config("toy-ring", SMALL + ["train.steps=20"]), tmp_path / "r", progress=False,
+                         log=quiet)
+    ckpt = ckpt_io.latest_checkpoint(run)
+    assert sorted(p.name for p in ckpt.iterdir()) == ["models.safetensors", "state.json",
+                                                      "train_state.safetensors"]
+    state = json.loads((ckpt / "state.json").read_text())
+    assert state["format_version"] == 1 and state["ganforge_version"] == ganforge.__version__
+    assert state["config"]["train"]["steps"] == 20 and state["batches"]["epoch"] >= 0
+    assert {"numpy", "python"} <= set(state["rng"])
+    tensors = load_file(str(ckpt / "train_state.safetensors"))
+    assert "rng.torch_cpu" in tensors and any(k.startswith("opt.D.") for k in tensors)
+
+
+def test_newer_format_is_refused(tmp_path):
+    run = ganforge.train(load_config("toy-ring", SMALL + ["train.steps=10"]), tmp_path / "r", progress=False,
+                         log=quiet)
+    path = ckpt_io.latest_checkpoint(run) / "state.json"
+    state = json.loads(path.read_text())
+    state["format_version"] = 99
+    path.write_text(json.dumps(state))
+    with pytest.raises(GanforgeError, match="format version 99, newer than this ganforge supports"):
+        ganforge.load_run(run)
+
+
+def test_disk_full_keeps_previous_checkpoint(tmp_path, monkeypatch):
+    run = ganforge.train(load_config("toy-ring", SMALL + ["train.steps=10"]), tmp_path / "r", progress=False,
+                         log=quiet)
+    before = {p.name: p.read_bytes() for p in ckpt_io.latest_checkpoint(run).iterdir()}
+    real_save = ckpt_io.save_file
+
+    def full_disk(tensors, path, *a, **k):
+        if "train_state" in str(path):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(tensors, path, *a, **k)
+
+    monkeypatch.setattr(ckpt_io, "save_file", full_disk)
+    with pytest.raises(GanforgeError, match="disk full while saving checkpoint step 20.*step_000000010 is intact"):
+        resume(run, ["train.steps=20"], progress=False, log=quiet)
+    ckpts = ckpt_io.list_checkpoints(run)
+    assert [p.name for p in ckpts] == ["step_000000010"]
+    assert {p.name: p.read_bytes() for p in ckpts[0].iterdir()} == before
+    assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".tmp")]
+
+
+def test_run_directory_is_not_overwritten(tmp_path):
+    run = ganforge.train(load_config("toy-ring", SMALL + ["train.steps=10"]), tmp_path / "r", progress=False,
+                         log=quiet)
+    with pytest.raises(GanforgeError, match="already exists; continue it with `ganforge train --resume"):
+        ganforge.train(load_config("toy-ring", SMALL + ["train.steps=10"]), run, progress=False, log=quiet)
+    with pytest.raises(GanforgeError, match="cannot change when resuming"):
+        resume(run, ["model.g_width=64"], progress=False, log=quiet)
