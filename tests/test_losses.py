@@ -69,3 +69,16 @@ def test_discriminator_optimum_value():
     # At D = 1/2 everywhere, L_D = 2 ln 2 (the value at the game's equilibrium).
     zero = torch.zeros(10)
     assert float(d_loss_bce(zero, zero)["loss"]) == pytest.approx(2 * math.log(2))
+
+
+def test_r1_penalty_of_linear_discriminator():
+    # D(x) = w . x + b has gradient w everywhere, so R1 = ||w||^2 = 3^2 + 4^2 = 25 exactly.
+    from ganforge.losses.gan import r1_penalty
+
+    w = torch.tensor([3.0, 4.0], requires_grad=True)
+    x = torch.randn(7, 2).requires_grad_(True)
+    penalty = r1_penalty(x @ w + 1.0, x)
+    assert penalty.requires_grad
+    assert penalty.item() == pytest.approx(25.0)
+    (dw,) = torch.autograd.grad(penalty, w)  # d||w||^2/dw = 2w: the penalty is trainable
+    assert dw.tolist() == pytest.approx([6.0, 8.0])

@@ -65,6 +65,8 @@ class MethodConfig:
     lr_d: float = _opt(2e-4, "discriminator Adam learning rate", min=0.0, max=1.0)
     beta1: float = _opt(0.5, "Adam beta1", min=0.0, max=1.0)
     beta2: float = _opt(0.999, "Adam beta2", min=0.0, max=1.0)
+    r1_gamma: float = _opt(0.0, "weight of the R1 penalty gamma/2 * E||grad D(x)||^2 on real data; "
+                           "0 disables it", min=0.0)
     ema_halflife_kimg: float = _opt(0.0, "half-life of the generator EMA in thousands of "
                                     "images; 0 disables it", min=0.0)
 

@@ -36,3 +36,12 @@ def g_loss_ns(fake_logits: torch.Tensor) -> torch.Tensor:
 
 
 G_LOSSES = {"mm": g_loss_mm, "ns": g_loss_ns}
+
+
+def r1_penalty(real_logits: torch.Tensor, real_x: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): E ||grad_x D(x)||^2 over real samples (the caller scales it by
+    gamma / 2). ``real_x`` must have had requires_grad set before D saw it. The gradient norm is
+    taken over every non-batch dimension; the graph is kept so the penalty can be trained on.
+    """
+    (grad,) = torch.autograd.grad(real_logits.sum(), real_x, create_graph=True)
+    return grad.float().square().flatten(1).sum(1).mean()

@@ -12,19 +12,24 @@ import functools
 import torch
 
 from ganforge.data import Batch
-from ganforge.losses.gan import G_LOSSES, d_loss_bce
+from ganforge.losses.gan import G_LOSSES, d_loss_bce, r1_penalty
 from ganforge.methods.base import Method, OptimizerSpec, Phase
 from ganforge.models import build_models
 
 
-def discriminator_loss(models, batch: Batch) -> dict[str, torch.Tensor]:
-    """L_D on a real batch and as many fakes; also reports mean D(x) and D(G(z))."""
+def discriminator_loss(models, batch: Batch, *, r1_gamma: float = 0.0) -> dict[str, torch.Tensor]:
+    """L_D on a real batch and as many fakes (+ gamma/2 * R1 when r1_gamma > 0); also reports
+    mean D(x) and D(G(z))."""
     G, D = models["G"], models["D"]
     z = torch.randn(len(batch), G.z_dim, device=batch.x.device)
     with torch.no_grad():
         fake = G(z)
-    real_logits, fake_logits = D(batch.x), D(fake)
+    real = batch.x.detach().requires_grad_(r1_gamma > 0)
+    real_logits, fake_logits = D(real), D(fake)
     out = d_loss_bce(real_logits, fake_logits)
+    if r1_gamma > 0:
+        out["r1"] = r1_penalty(real_logits, real)
+        out["loss"] = out["loss"] + 0.5 * r1_gamma * out["r1"]
     out["D_x"] = torch.sigmoid(real_logits.detach().float()).mean()
     out["D_G_z"] = torch.sigmoid(fake_logits.detach().float()).mean()
     return out
@@ -48,7 +53,7 @@ class GANMethod(Method):
     def phases(self) -> list[Phase]:
         m = self.cfg.method
         return [
-            Phase("D", "D", discriminator_loss, repeats=m.d_steps),
+            Phase("D", "D", functools.partial(discriminator_loss, r1_gamma=m.r1_gamma), repeats=m.d_steps),
             Phase("G", "G", functools.partial(generator_loss, kind=m.loss), needs_data=False),
         ]
 

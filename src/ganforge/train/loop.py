@@ -34,6 +34,11 @@ def select_device(name: str) -> torch.device:
         raise GanforgeError("train.device=cuda but no CUDA device is visible; use train.device=cpu or auto")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        # Fixed shapes every step: let cuDNN pick its fastest kernels; TF32 for fp32 matmuls.
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     return torch.device(name)
 
 
