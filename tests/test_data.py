@@ -154,3 +154,14 @@ def test_gzip_roundtrip_of_idx_helper():
              "t10k-images-idx3-ubyte.gz": idx(imgs), "t10k-labels-idx1-ubyte.gz": idx(labels)}
     splits = _splits_from_idx(files)
     assert splits["test"][1].tolist() == [3, 4] and splits["train"][0].shape == (2, 28, 28)
+
+
+def test_toy_mixture_from_config():
+    ds = load_dataset(DataConfig(source="toy-mixture", toy_means=[[0, 0], [3, 1]], toy_stds=[0.1],
+                                 toy_points=1000))
+    assert ds.x.shape == (1000, 2) and not ds.is_image
+    assert ds.info["means"] == [[0.0, 0.0], [3.0, 1.0]] and ds.info["stds"] == pytest.approx([0.1, 0.1])
+    near = torch.cdist(ds.x, torch.tensor(ds.info["means"])).min(1).values
+    assert float(near.max()) < 0.6  # 6 std
+    with pytest.raises(GanforgeError, match="toy_means"):
+        load_dataset(DataConfig(source="toy-mixture"))

@@ -6,9 +6,8 @@ import pytest
 import torch
 
 import ganforge
-from ganforge.config import load_config
+from ganforge.config import DataConfig, load_config
 from ganforge.data import load_dataset
-from ganforge.config import DataConfig
 
 
 def quiet(*_):

@@ -184,6 +184,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("ganforge: interrupted")
         return 130
+    except OSError as exc:  # disk full, permissions, a vanished file: say which, without a traceback
+        where = f" ({exc.filename})" if exc.filename else ""
+        _err(f"ganforge: error: {exc.strerror or exc}{where}; check free space and permissions")
+        return 1
 
 
 if __name__ == "__main__":
