@@ -25,10 +25,11 @@ def test_toy_ring_covers_all_modes(tmp_path):
 
 
 def test_dcgan_learns_mnist_statistics(tmp_path):
-    """After ~13k images a small DCGAN's samples have MNIST's pixel statistics: mostly black
+    """After 32k images a small DCGAN's samples have MNIST's pixel statistics: mostly black
     background (value -1) with a minority of bright stroke pixels. An untrained generator's
-    tanh outputs sit near 0, so both checks fail at initialisation."""
-    cfg = load_config("dcgan-mnist", ["train.steps=200", "train.batch_size=64", "model.g_width=32",
+    tanh outputs sit near 0 (background fraction ~0.0; 0.04 after 100 steps, 0.40 after 200,
+    0.80 after 500 in the run this test reproduces), so the checks fail early in training."""
+    cfg = load_config("dcgan-mnist", ["train.steps=500", "train.batch_size=64", "model.g_width=32",
                                       "model.d_width=32", "train.sample_every=0", "train.checkpoint_every=0"])
     run = ganforge.train(cfg, tmp_path / "mnist", progress=False, log=quiet)
     fake = ganforge.load_run(run).sample(256, seed=0)
@@ -41,10 +42,10 @@ def test_dcgan_learns_mnist_statistics(tmp_path):
         return float((x > 0.5).float().mean())
 
     assert background(real) == pytest.approx(0.80, abs=0.03)  # the data itself
-    assert abs(background(fake) - background(real)) < 0.12, background(fake)
-    assert 0.03 < strokes(fake) < 0.3, strokes(fake)
+    assert abs(background(fake) - background(real)) < 0.08, background(fake)
+    assert 0.05 < strokes(fake) < 0.2, strokes(fake)  # real: 0.10
     # The generator is not collapsed to one image: samples differ as much as real digits do.
     spread = torch.cdist(fake.flatten(1), fake.flatten(1)).mean() / torch.cdist(real.flatten(1), real.flatten(1)).mean()
-    assert spread > 0.6, float(spread)
+    assert spread > 0.8, float(spread)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert all(0 < r["D_x"] < 1 and 0 < r["D_G_z"] < 1 for r in rows)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -22,6 +23,7 @@ from ganforge.config import Config
 from ganforge.data import BatchIterator, Dataset, load_dataset
 from ganforge.errors import GanforgeError
 from ganforge.methods import Method, build_method
+from ganforge.report.plots import plot_training_curves, read_metrics
 from ganforge.train import checkpoint as ckpt_io
 from ganforge.train.ema import ema_beta, make_ema, update_ema
 
@@ -179,8 +181,9 @@ def training_loop(run_dir: Path, cfg: Config, *, resume: bool = False, progress:
     counts: dict[str, int] = defaultdict(int)
     grad_norms: dict[str, float] = {}
     last_log_time, last_log_images = time.perf_counter(), images_seen
+    # Redraw often on a terminal; only every 30 s into a log file or a CI console.
     bar = tqdm(total=t.steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True,
-               desc=cfg.name)
+               desc=cfg.name, mininterval=0.5 if sys.stderr.isatty() else 30)
     batch = None
     try:
         while step < t.steps:
@@ -244,6 +247,7 @@ def training_loop(run_dir: Path, cfg: Config, *, resume: bool = False, progress:
                 save_samples(step)
             if t.checkpoint_every and step % t.checkpoint_every == 0 and step < t.steps:
                 save_checkpoint(step)
+                plot_training_curves(read_metrics(run_dir), run_dir / "loss_curves.png")  # a look mid-run
     except KeyboardInterrupt:
         bar.close()
         last = ckpt_io.latest_checkpoint(run_dir)
@@ -259,7 +263,6 @@ def training_loop(run_dir: Path, cfg: Config, *, resume: bool = False, progress:
 
 
 def finish_run(run_dir: Path, cfg: Config, models: dict, dataset: Dataset, device, final_samples: Path) -> dict:
-    from ganforge.report.plots import plot_training_curves, read_metrics
     from ganforge.report.summary import write_summary
 
     rows = read_metrics(run_dir)
