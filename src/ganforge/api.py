@@ -117,20 +117,32 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
     return Run(run_dir, device)
 
 
-def evaluate(run_dir: str | Path, n: int | None = None, seed: int = 0) -> dict:
-    """The run's metrics; for 2-D data: modes captured, high-quality fraction, reverse KL."""
+def evaluate(run_dir: str | Path, n: int | None = None, seed: int = 0, metrics=None, ref_split: str = "test",
+             extractor: str | None = None, resize: bool = False, log=print) -> dict:
+    """The run's metrics, returned and written as an evaluation card under ``run_dir/eval/``.
+
+    2-D runs: modes captured, high-quality fraction and reverse KL. Image runs: FID (with a
+    bootstrap interval), KID, precision/recall, density/coverage, classifier score and class
+    histogram in the features of a ganforge-trained classifier (see ``metrics.features``).
+    """
     from ganforge.data import load_dataset
-    from ganforge.evaluate import evaluate_points
+    from ganforge.evaluate import DEFAULT_IMAGE_METRICS, evaluate_images, evaluate_points
     from ganforge.report.plots import read_metrics
 
     run = load_run(run_dir)
-    rows = read_metrics(run.run_dir)
-    result = {"run": str(run.run_dir), "step": run.step, "kimg": run.state["images_seen"] / 1000}
-    last = [r for r in rows if r.get("step") == run.step]
-    if last:
-        result["training"] = {k: last[-1][k] for k in ("loss/D", "loss/G", "D_x", "D_G_z") if k in last[-1]}
-    if not run.info["is_image"]:
+    if run.info["is_image"]:
+        card = evaluate_images(run, metrics or DEFAULT_IMAGE_METRICS, n or 10000, ref_split, seed, extractor,
+                               resize, log)
+    else:
         dataset = load_dataset(run.config.data, log=lambda *_: None)
-        result["modes"] = evaluate_points(run.generator, dataset, n or run.config.train.eval_samples, seed,
-                                          run.device)
-    return result
+        card = {"run": str(run.run_dir), "step": run.step, "kimg": run.state["images_seen"] / 1000,
+                "modes": evaluate_points(run.generator, dataset, n or run.config.train.eval_samples, seed,
+                                         run.device)}
+    last = [r for r in read_metrics(run.run_dir) if r.get("step") == run.step]
+    if last:
+        card["training"] = {k: last[-1][k] for k in ("loss/D", "loss/G", "D_x", "D_G_z") if k in last[-1]}
+    out = run.run_dir / "eval" / f"card_step_{run.step:09d}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(card, indent=2))
+    card["card_path"] = str(out)
+    return card

@@ -19,3 +19,125 @@ def evaluate_points(G: torch.nn.Module, dataset: Dataset, n: int, seed: int = 0,
     return {**mode_statistics(samples, means, stds), "seed": seed,
             "protocol": "PacGAN 2-D: high quality = within 3 std of nearest mode; reverse KL over "
                         "high-quality samples vs uniform"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Images: feature-based metrics with an evaluation card.
+
+IMAGE_METRICS = ("fid", "kid", "pr", "dc", "score", "classes")
+DEFAULT_IMAGE_METRICS = IMAGE_METRICS
+
+
+def reference_features(extractor, dataset: str, split: str, log=print) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features and class probabilities of a whole dataset split, cached by (dataset, split,
+    extractor sha256) so they are computed once per extractor version."""
+    from safetensors.torch import load_file, save_file
+
+    from ganforge.config import DataConfig
+    from ganforge.data import load_dataset
+    from ganforge.data.cache import cache_dir
+
+    path = cache_dir() / "refstats" / f"{dataset}-{split}-{extractor.name}-{extractor.sha256[:16]}.safetensors"
+    if path.exists():
+        try:
+            t = load_file(str(path))
+            return t["features"], t["probs"]
+        except Exception:
+            path.unlink(missing_ok=True)  # unreadable: compute again below
+    ds = load_dataset(DataConfig(source=dataset, split=split), log)
+    feats, probs = extractor.run(ds.x.float() / 127.5 - 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file({"features": feats.contiguous(), "probs": probs.contiguous()}, str(tmp))
+    tmp.replace(path)
+    return feats, probs
+
+
+def resize_for(images: torch.Tensor, shape: tuple) -> torch.Tensor:
+    """Explicit conversion to an extractor's input: luma for RGB -> grey, bilinear antialiased resize."""
+    import torch.nn.functional as F
+
+    c, h, w = shape
+    if images.shape[1] == 3 and c == 1:
+        images = (images * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    elif images.shape[1] == 1 and c == 3:
+        images = images.expand(-1, 3, -1, -1)
+    if images.shape[-2:] != (h, w):
+        images = F.interpolate(images, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
+    return images
+
+
+def image_metrics(real_feats, real_probs, fake_feats, fake_probs, metrics, seed: int = 0) -> dict:
+    """Every requested metric over precomputed features (pure: no models, no files)."""
+    from ganforge.metrics import distances as dist
+
+    out = {}
+    for name in metrics:
+        if name == "fid":
+            out["fid"] = dist.fid_with_interval(dist.gaussian_stats(real_feats), fake_feats, seed=seed)
+        elif name == "kid":
+            out["kid"] = dist.kid(real_feats, fake_feats, seed=seed)
+        elif name == "pr":
+            out["pr"] = dist.precision_recall(real_feats, fake_feats)
+        elif name == "dc":
+            out["dc"] = dist.density_coverage(real_feats, fake_feats)
+        elif name == "score":
+            out["score"] = dist.classifier_score(fake_probs)
+        elif name == "classes":
+            out["classes"] = dist.class_histogram(fake_probs.argmax(1), fake_probs.shape[1])
+    return out
+
+
+def evaluate_images(run, metrics=DEFAULT_IMAGE_METRICS, n: int = 10000, ref_split: str = "test",
+                    seed: int = 0, extractor: str | None = None, resize: bool = False, log=print) -> dict:
+    """Draw ``n`` samples from a run, compare them with a reference split, and return the card."""
+    import time
+
+    from ganforge import __version__
+    from ganforge.errors import GanforgeError, did_you_mean
+    from ganforge.metrics.features import DEFAULT_FOR_DATASET, load_extractor
+
+    t0 = time.perf_counter()
+    unknown = [m for m in metrics if m not in IMAGE_METRICS]
+    if unknown:
+        raise GanforgeError(f"unknown metric '{unknown[0]}'{did_you_mean(unknown[0], IMAGE_METRICS)}; "
+                            f"image metrics: {', '.join(IMAGE_METRICS)}")
+    dataset = run.config.data.source
+    name = extractor or DEFAULT_FOR_DATASET.get(dataset)
+    if name is None:
+        raise GanforgeError(f"no feature extractor is trained on '{dataset}'; choose one with --extractor "
+                            "(e.g. mnist-lenet) and add --resize if the image size differs")
+    fx = load_extractor(name, log=log)
+    ref_dataset = fx.spec.dataset
+    real_feats, real_probs = reference_features(fx, ref_dataset, ref_split, log)
+    fake = run.sample(n, seed=seed)
+    resize_policy = "none"
+    if tuple(fake.shape[1:]) != fx.spec.input_shape:
+        if not resize:
+            raise GanforgeError(f"the run makes {tuple(fake.shape[1:])} images but {name} reads "
+                                f"{fx.spec.input_shape}; add --resize to convert them (recorded in the card)")
+        fake = resize_for(fake, fx.spec.input_shape)
+        resize_policy = f"bilinear antialiased to {fx.spec.input_shape}, RGB->luma where needed"
+    fake_feats, fake_probs = fx.run(fake)
+    results = image_metrics(real_feats, real_probs, fake_feats, fake_probs, metrics, seed)
+    return {
+        "run": str(run.run_dir), "step": run.step, "checkpoint": run.checkpoint.name,
+        "kimg": run.state["images_seen"] / 1000,
+        "extractor": {"name": name, "sha256": fx.sha256, "test_accuracy": fx.card.get("test_accuracy")},
+        "generated": {"n": n, "seed": seed, "network": "G_ema" if "G_ema" in run.models else "G"},
+        "reference": {"dataset": ref_dataset, "split": ref_split, "n": len(real_feats)},
+        "resize": resize_policy, "ganforge_version": __version__,
+        "time_s": round(time.perf_counter() - t0, 2), "metrics": results,
+    }
+
+
+def reference_floor(dataset: str, extractor: str | None = None, seed: int = 0, log=print) -> dict:
+    """FID and friends of the test split against the train split: the best a generator can hope for."""
+    from ganforge.metrics.features import DEFAULT_FOR_DATASET, load_extractor
+
+    fx = load_extractor(extractor or DEFAULT_FOR_DATASET[dataset], log=log)
+    train_f, train_p = reference_features(fx, dataset, "train", log)
+    test_f, test_p = reference_features(fx, dataset, "test", log)
+    return {"extractor": {"name": fx.name, "sha256": fx.sha256}, "reference": f"{dataset} train ({len(train_f)})",
+            "compared": f"{dataset} test ({len(test_f)})",
+            "metrics": image_metrics(train_f, train_p, test_f, test_p, IMAGE_METRICS, seed)}

@@ -1,0 +1,164 @@
+"""Sample-quality metrics as small functions over feature matrices.
+
+All inputs are (N, D) feature matrices: ``real`` from the reference set, ``fake`` from the
+generator. Everything is computed in float64. Each function checks its inputs and raises a
+one-line :class:`GanforgeError` for too few samples or non-finite features.
+
+- FID (Heusel et al. 2017): ||mu_r - mu_f||^2 + tr(S_r + S_f - 2 (S_r S_f)^(1/2)).
+- KID (Binkowski et al. 2018): unbiased MMD^2 with the kernel k(x, y) = (x.y / D + 1)^3, averaged
+  over random subsets.
+- Precision and recall (Kynkaanniemi et al. 2019): the k-NN balls of one set approximate its
+  manifold; precision = share of fakes inside the real manifold, recall = share of reals inside
+  the fake manifold.
+- Density and coverage (Naeem et al. 2020): density counts how many real k-NN balls hold each
+  fake (1 on average when the distributions match); coverage = share of reals whose k-NN ball
+  holds at least one fake.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ganforge.errors import GanforgeError
+
+
+def _check(name: str, x, min_n: int) -> torch.Tensor:
+    x = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x).double()
+    if x.ndim != 2:
+        raise GanforgeError(f"{name} features must be an (N, D) matrix, got shape {tuple(x.shape)}")
+    if len(x) < min_n:
+        raise GanforgeError(f"{name} has {len(x)} samples but this metric needs at least {min_n}; "
+                            "draw more samples (-n)")
+    if not torch.isfinite(x).all():
+        raise GanforgeError(f"{name} features contain NaN or infinity; the generator or the feature "
+                            "network produced non-finite values")
+    return x
+
+
+def gaussian_stats(features) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean (D,) and unbiased covariance (D, D) of (N, D) features, float64."""
+    x = _check("features", features, 2)
+    mu = x.mean(0)
+    xc = x - mu
+    return mu, xc.T @ xc / (len(x) - 1)
+
+
+def _sqrtm_psd(a: torch.Tensor) -> torch.Tensor:
+    """Square root of a symmetric positive semi-definite matrix by eigendecomposition."""
+    w, v = torch.linalg.eigh((a + a.T) / 2)
+    return (v * w.clamp(min=0).sqrt()) @ v.T
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+    """Frechet distance between N(mu1, sigma1) and N(mu2, sigma2).
+
+    tr((S1 S2)^(1/2)) is computed as tr((A S2 A)^(1/2)) with A = S1^(1/2): A S2 A is symmetric
+    PSD and has the same eigenvalues as S1 S2, so no complex square roots appear (the source of
+    the NaNs and tiny imaginary parts that scipy.linalg.sqrtm gives on near-singular inputs).
+    """
+    mu1, mu2 = torch.as_tensor(mu1).double(), torch.as_tensor(mu2).double()
+    s1, s2 = torch.as_tensor(sigma1).double(), torch.as_tensor(sigma2).double()
+    a = _sqrtm_psd(s1)
+    eig = torch.linalg.eigvalsh((a @ s2 @ a + (a @ s2 @ a).T) / 2).clamp(min=0)
+    value = float((mu1 - mu2).square().sum() + s1.trace() + s2.trace() - 2 * eig.sqrt().sum())
+    return max(value, 0.0)
+
+
+def fid(real, fake) -> float:
+    """FID between two feature sets (no bootstrap)."""
+    return frechet_distance(*gaussian_stats(_check("real", real, 2)), *gaussian_stats(_check("fake", fake, 2)))
+
+
+def fid_with_interval(real_stats: tuple, fake, n_boot: int = 50, seed: int = 0, level: float = 0.95) -> dict:
+    """FID against precomputed real statistics, with a bootstrap interval over the fake samples.
+
+    The fake set is resampled with replacement ``n_boot`` times; the interval is the
+    (1 - level)/2 and (1 + level)/2 percentiles of the bootstrap FIDs.
+    """
+    fake = _check("fake", fake, 2)
+    value = frechet_distance(*real_stats, *gaussian_stats(fake))
+    g = torch.Generator().manual_seed(seed)
+    boots = []
+    for _ in range(n_boot):
+        idx = torch.randint(len(fake), (len(fake),), generator=g)
+        boots.append(frechet_distance(*real_stats, *gaussian_stats(fake[idx])))
+    lo, hi = np.percentile(boots, [50 * (1 - level), 50 * (1 + level)])
+    return {"value": value, "ci_low": float(lo), "ci_high": float(hi), "n_boot": n_boot}
+
+
+def kid(real, fake, n_subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> dict:
+    """Kernel inception distance: mean and std of the unbiased MMD^2 over random subsets."""
+    real, fake = _check("real", real, 2), _check("fake", fake, 2)
+    m = min(subset_size, len(real), len(fake))
+    d = real.shape[1]
+    g = torch.Generator().manual_seed(seed)
+    values = []
+    for _ in range(n_subsets):
+        x = real[torch.randperm(len(real), generator=g)[:m]]
+        y = fake[torch.randperm(len(fake), generator=g)[:m]]
+        kxx, kyy, kxy = ((x @ x.T / d + 1) ** 3, (y @ y.T / d + 1) ** 3, (x @ y.T / d + 1) ** 3)
+        mmd = ((kxx.sum() - kxx.diagonal().sum()) / (m * (m - 1))
+               + (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1)) - 2 * kxy.mean())
+        values.append(float(mmd))
+    return {"value": float(np.mean(values)), "std": float(np.std(values)), "n_subsets": n_subsets,
+            "subset_size": m}
+
+
+CHUNK = 2048  # rows per distance block: 2048 x 10k float64 = 160 MB at most
+
+
+def _knn_radii(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Distance from each row of x to its k-th nearest other row (computed in row blocks)."""
+    return torch.cat([torch.cdist(block, x).kthvalue(k + 1, dim=1).values  # +1: the row itself
+                      for block in x.split(CHUNK)])
+
+
+def _inside_any(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor) -> torch.Tensor:
+    """(P,) bool: does each point lie in at least one ball B(centre_j, radius_j)?"""
+    return torch.cat([(torch.cdist(block, centres) <= radii[None, :]).any(1) for block in points.split(CHUNK)])
+
+
+def precision_recall(real, fake, k: int = 3) -> dict:
+    """Improved precision and recall (Kynkaanniemi et al. 2019) with k-NN manifolds."""
+    real, fake = _check("real", real, k + 1), _check("fake", fake, k + 1)
+    precision = _inside_any(fake, real, _knn_radii(real, k)).double().mean()
+    recall = _inside_any(real, fake, _knn_radii(fake, k)).double().mean()
+    return {"precision": float(precision), "recall": float(recall), "k": k}
+
+
+def density_coverage(real, fake, k: int = 5) -> dict:
+    """Density and coverage (Naeem et al. 2020)."""
+    real, fake = _check("real", real, k + 1), _check("fake", fake, 1)
+    r_real = _knn_radii(real, k)
+    hits, covered = 0.0, torch.zeros(len(real), dtype=torch.bool)
+    for block in fake.split(CHUNK):
+        inside = torch.cdist(block, real) <= r_real[None, :]  # (B, R)
+        hits += float(inside.double().sum())
+        covered |= inside.any(0)
+    return {"density": hits / (k * len(fake)), "coverage": float(covered.double().mean()), "k": k}
+
+
+def classifier_score(probs, splits: int = 10) -> dict:
+    """Inception-Score-style exp(E_x KL(p(y|x) || p(y))) from class probabilities (N, C)."""
+    p = _check("class probabilities", probs, max(2, splits))
+    scores = []
+    for chunk in p.chunk(splits):
+        py = chunk.mean(0, keepdim=True)
+        kl = (chunk * (chunk.clamp_min(1e-12).log() - py.clamp_min(1e-12).log())).sum(1).mean()
+        scores.append(math.exp(float(kl)))
+    return {"value": float(np.mean(scores)), "std": float(np.std(scores)), "splits": splits}
+
+
+def class_histogram(labels, n_classes: int) -> dict:
+    """How predicted classes spread: classes seen, and KL(histogram || uniform) in nats."""
+    labels = torch.as_tensor(labels).long()
+    if len(labels) < 1:
+        raise GanforgeError("class histogram needs at least one sample")
+    counts = torch.bincount(labels, minlength=n_classes).double()
+    p = counts / counts.sum()
+    nz = p > 0
+    return {"classes_seen": int(nz.sum()), "classes_total": n_classes,
+            "kl_uniform": float((p[nz] * (p[nz] * n_classes).log()).sum()), "histogram": counts.long().tolist()}

@@ -1,0 +1,97 @@
+"""Image-metric functions against closed forms and constructed cases with known answers."""
+
+import math
+
+import pytest
+import torch
+
+from ganforge.errors import GanforgeError
+from ganforge.metrics.distances import (class_histogram, classifier_score, density_coverage, fid,
+                                        fid_with_interval, frechet_distance, gaussian_stats, kid,
+                                        precision_recall)
+
+
+def test_frechet_distance_closed_form_diagonal():
+    # Diagonal covariances commute: FID = ||mu1 - mu2||^2 + sum (sqrt(s1) - sqrt(s2))^2.
+    mu1, mu2 = torch.tensor([0.0, 1.0, 2.0]), torch.tensor([1.0, 1.0, 0.0])
+    s1, s2 = torch.tensor([1.0, 4.0, 9.0]), torch.tensor([4.0, 4.0, 1.0])
+    expected = 1 + 0 + 4 + (1 - 2) ** 2 + 0 + (3 - 1) ** 2  # = 10
+    assert frechet_distance(mu1, torch.diag(s1), mu2, torch.diag(s2)) == pytest.approx(expected, abs=1e-9)
+
+
+def test_frechet_distance_closed_form_rotated():
+    # A shared rotation leaves FID unchanged, and non-commuting covariances still give the exact value:
+    # for S1 = I, FID = ||dmu||^2 + tr(I + S2 - 2 S2^(1/2)).
+    torch.manual_seed(0)
+    q, _ = torch.linalg.qr(torch.randn(4, 4, dtype=torch.float64))
+    s2 = q @ torch.diag(torch.tensor([0.25, 1.0, 4.0, 16.0], dtype=torch.float64)) @ q.T
+    expected = 4 + (1 + 0.25 - 1.0) + 0 + (1 + 4 - 4) + (1 + 16 - 8)  # dmu = (2, 0, 0, 0)
+    mu2 = torch.tensor([2.0, 0, 0, 0], dtype=torch.float64)
+    assert frechet_distance(torch.zeros(4), torch.eye(4), mu2, s2) == pytest.approx(expected, abs=1e-9)
+    assert frechet_distance(mu2, s2, mu2, s2) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_fid_of_samples_near_closed_form_and_interval_covers_it():
+    g = torch.Generator().manual_seed(1)
+    real = torch.randn(20000, 3, generator=g, dtype=torch.float64)
+    fake = torch.randn(5000, 3, generator=g, dtype=torch.float64) * 2 + torch.tensor([1.0, 0, 0])
+    # Exact: |dmu|^2 = 1, sum (1 - 2)^2 = 3  -> 4
+    assert fid(real, fake) == pytest.approx(4.0, abs=0.25)
+    result = fid_with_interval(gaussian_stats(real), fake, n_boot=30)
+    assert result["ci_low"] < result["value"] < result["ci_high"]
+
+
+def test_kid_is_unbiased_near_zero_for_same_distribution():
+    g = torch.Generator().manual_seed(2)
+    a, b = torch.randn(2000, 8, generator=g), torch.randn(2000, 8, generator=g)
+    same = kid(a, b, n_subsets=20, subset_size=500)
+    shifted = kid(a, b + 1.0, n_subsets=20, subset_size=500)
+    assert abs(same["value"]) < 3 * same["std"] + 1e-3
+    assert shifted["value"] > 10 * max(same["std"], 1e-4)
+
+
+def test_precision_recall_on_constructed_sets():
+    real = torch.tensor([[float(i), 0.0] for i in range(10)])  # points 1 apart; 3-NN radius 2 (ends 3)
+    inside = real + torch.tensor([0.5, 0.0])
+    assert precision_recall(real, inside, k=3)["precision"] == 1.0
+    far = real + torch.tensor([0.0, 100.0])
+    pr = precision_recall(real, far, k=3)
+    assert pr["precision"] == 0.0 and pr["recall"] == 0.0
+    # Fakes covering only the left half: precision 1, recall = share of reals in the fakes' manifold.
+    left = real[:5] + 0.1
+    pr = precision_recall(real, left, k=3)
+    assert pr["precision"] == 1.0
+    # fake 3-NN radii: ends 3.0, inner 2.0; reals 0..7 lie within some ball (4.1 + 3 = 7.1), 8, 9 do not
+    assert pr["recall"] == pytest.approx(0.8)
+
+
+def test_density_and_coverage_on_constructed_sets():
+    real = torch.tensor([[float(i), 0.0] for i in range(12)])
+    same = real.clone()
+    dc = density_coverage(real, same, k=5)
+    assert dc["coverage"] == 1.0
+    # Each real ball of 5-NN radius >= 3 holds several fakes: density > 1 on a line.
+    assert dc["density"] > 1.0
+    far = real + 1000
+    assert density_coverage(real, far, k=5) == {"density": 0.0, "coverage": 0.0, "k": 5}
+
+
+def test_classifier_score_and_histogram():
+    confident_uniform = torch.eye(10).repeat(10, 1)  # 100 one-hot rows covering all classes evenly
+    assert classifier_score(confident_uniform, splits=1)["value"] == pytest.approx(10.0)
+    collapsed = torch.zeros(100, 10)
+    collapsed[:, 3] = 1
+    assert classifier_score(collapsed, splits=1)["value"] == pytest.approx(1.0)
+    h = class_histogram(torch.tensor([3] * 100), 10)
+    assert h["classes_seen"] == 1 and h["kl_uniform"] == pytest.approx(math.log(10))
+    assert class_histogram(torch.arange(10).repeat(5), 10)["kl_uniform"] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: fid(torch.zeros(1, 3), torch.zeros(5, 3)), "has 1 samples but this metric needs at least 2"),
+    (lambda: precision_recall(torch.randn(3, 2), torch.randn(10, 2), k=3), "needs at least 4"),
+    (lambda: fid(torch.tensor([[float("nan"), 0.0]] * 3), torch.zeros(3, 2)), "NaN or infinity"),
+])
+def test_bad_inputs_are_one_line_errors(call, message):
+    with pytest.raises(GanforgeError, match=message.replace("(", r"\(")):
+        call()
