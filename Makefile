@@ -23,6 +23,7 @@ demo: setup
 
 test: setup
 	$(GF) data fetch mnist
+	$(GF) evaluator info mnist >/dev/null 2>&1 || $(GF) evaluator train mnist
 	$(PY) -m pytest -q -m "not slow"
 
 test-slow: setup

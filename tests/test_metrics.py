@@ -6,9 +6,17 @@ import pytest
 import torch
 
 from ganforge.errors import GanforgeError
-from ganforge.metrics.distances import (class_histogram, classifier_score, density_coverage, fid,
-                                        fid_with_interval, frechet_distance, gaussian_stats, kid,
-                                        precision_recall)
+from ganforge.metrics.distances import (
+    class_histogram,
+    classifier_score,
+    density_coverage,
+    fid,
+    fid_with_interval,
+    frechet_distance,
+    gaussian_stats,
+    kid,
+    precision_recall,
+)
 
 
 def test_frechet_distance_closed_form_diagonal():

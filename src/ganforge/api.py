@@ -126,7 +126,7 @@ def evaluate(run_dir: str | Path, n: int | None = None, seed: int = 0, metrics=N
     histogram in the features of a ganforge-trained classifier (see ``metrics.features``).
     """
     from ganforge.data import load_dataset
-    from ganforge.evaluate import DEFAULT_IMAGE_METRICS, evaluate_images, evaluate_points
+    from ganforge.evaluation import DEFAULT_IMAGE_METRICS, evaluate_images, evaluate_points
     from ganforge.report.plots import read_metrics
 
     run = load_run(run_dir)

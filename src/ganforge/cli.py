@@ -126,7 +126,7 @@ def format_image_metrics(m: dict) -> str:
 
 
 def cmd_evaluator(args) -> int:
-    from ganforge.evaluate import reference_floor
+    from ganforge.evaluation import reference_floor
     from ganforge.metrics.features import DEFAULT_FOR_DATASET, load_extractor, train_extractor
 
     name = DEFAULT_FOR_DATASET.get(args.dataset, args.dataset)

@@ -75,8 +75,10 @@ def fid(real, fake) -> float:
 def fid_with_interval(real_stats: tuple, fake, n_boot: int = 50, seed: int = 0, level: float = 0.95) -> dict:
     """FID against precomputed real statistics, with a bootstrap interval over the fake samples.
 
-    The fake set is resampled with replacement ``n_boot`` times; the interval is the
-    (1 - level)/2 and (1 + level)/2 percentiles of the bootstrap FIDs.
+    Resampling with replacement duplicates samples, which shrinks the fake covariance and inflates
+    every bootstrap FID by a roughly constant bias (about +0.6 on 10k MNIST features). So the
+    interval is the bootstrap distribution's spread around its median, centred on the full-sample
+    value: [v - (median - q_lo), v + (q_hi - median)]. The bias is reported as ``bootstrap_bias``.
     """
     fake = _check("fake", fake, 2)
     value = frechet_distance(*real_stats, *gaussian_stats(fake))
@@ -85,13 +87,21 @@ def fid_with_interval(real_stats: tuple, fake, n_boot: int = 50, seed: int = 0, 
     for _ in range(n_boot):
         idx = torch.randint(len(fake), (len(fake),), generator=g)
         boots.append(frechet_distance(*real_stats, *gaussian_stats(fake[idx])))
-    lo, hi = np.percentile(boots, [50 * (1 - level), 50 * (1 + level)])
-    return {"value": value, "ci_low": float(lo), "ci_high": float(hi), "n_boot": n_boot}
+    lo, med, hi = np.percentile(boots, [50 * (1 - level), 50, 50 * (1 + level)])
+    return {"value": value, "ci_low": float(max(0.0, value - (med - lo))), "ci_high": float(value + (hi - med)),
+            "level": level, "n_boot": n_boot, "bootstrap_bias": float(np.mean(boots) - value)}
 
 
 def kid(real, fake, n_subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> dict:
-    """Kernel inception distance: mean and std of the unbiased MMD^2 over random subsets."""
+    """Kernel inception distance: mean and std of the unbiased MMD^2 over random subsets.
+
+    The kernel (x.y / D + 1)^3 assumes features of order one (as Inception's are); features are
+    therefore divided by one scalar, the root-mean-square of the real features, before the kernel
+    (a change of units recorded as ``feature_scale``; it leaves every other metric unchanged).
+    """
     real, fake = _check("real", real, 2), _check("fake", fake, 2)
+    scale = float(real.square().mean().sqrt()) or 1.0
+    real, fake = real / scale, fake / scale
     m = min(subset_size, len(real), len(fake))
     d = real.shape[1]
     g = torch.Generator().manual_seed(seed)
@@ -104,10 +114,10 @@ def kid(real, fake, n_subsets: int = 100, subset_size: int = 1000, seed: int = 0
                + (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1)) - 2 * kxy.mean())
         values.append(float(mmd))
     return {"value": float(np.mean(values)), "std": float(np.std(values)), "n_subsets": n_subsets,
-            "subset_size": m}
+            "subset_size": m, "feature_scale": scale}
 
 
-CHUNK = 2048  # rows per distance block: 2048 x 10k float64 = 160 MB at most
+CHUNK = 1024  # rows per distance block: 1024 x 10k float32 = 40 MB
 
 
 def _knn_radii(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -123,7 +133,7 @@ def _inside_any(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor
 
 def precision_recall(real, fake, k: int = 3) -> dict:
     """Improved precision and recall (Kynkaanniemi et al. 2019) with k-NN manifolds."""
-    real, fake = _check("real", real, k + 1), _check("fake", fake, k + 1)
+    real, fake = _check("real", real, k + 1).float(), _check("fake", fake, k + 1).float()
     precision = _inside_any(fake, real, _knn_radii(real, k)).double().mean()
     recall = _inside_any(real, fake, _knn_radii(fake, k)).double().mean()
     return {"precision": float(precision), "recall": float(recall), "k": k}
@@ -131,7 +141,7 @@ def precision_recall(real, fake, k: int = 3) -> dict:
 
 def density_coverage(real, fake, k: int = 5) -> dict:
     """Density and coverage (Naeem et al. 2020)."""
-    real, fake = _check("real", real, k + 1), _check("fake", fake, 1)
+    real, fake = _check("real", real, k + 1).float(), _check("fake", fake, 1).float()
     r_real = _knn_radii(real, k)
     hits, covered = 0.0, torch.zeros(len(real), dtype=torch.bool)
     for block in fake.split(CHUNK):

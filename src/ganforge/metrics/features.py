@@ -132,7 +132,7 @@ def train_extractor(name: str, epochs: int | None = None, seed: int = 0, log=pri
             loss.backward()
             opt.step()
             sched.step()
-        log(f"{name}: epoch {epoch + 1}/{epochs}, last batch loss {float(loss):.4f}")
+        log(f"{name}: epoch {epoch + 1}/{epochs}, last batch loss {loss.item():.4f}")
     net.eval()
     with torch.no_grad():
         x = test.x.float() / 127.5 - 1

@@ -269,7 +269,7 @@ def finish_run(run_dir: Path, cfg: Config, models: dict, dataset: Dataset, devic
     plot_training_curves(rows, run_dir / "loss_curves.png")
     evaluation = None
     if not dataset.is_image:
-        from ganforge.evaluate import evaluate_points
+        from ganforge.evaluation import evaluate_points
 
         evaluation = evaluate_points(sampling_generator(models), dataset, cfg.train.eval_samples,
                                      seed=0, device=device)

@@ -67,20 +67,32 @@ def resize_for(images: torch.Tensor, shape: tuple) -> torch.Tensor:
     return images
 
 
+KNN_MAX = 10_000  # k-NN metrics and KID compare at most this many samples per side (seeded subset)
+
+
 def image_metrics(real_feats, real_probs, fake_feats, fake_probs, metrics, seed: int = 0) -> dict:
-    """Every requested metric over precomputed features (pure: no models, no files)."""
+    """Every requested metric over precomputed features (pure: no models, no files).
+
+    FID uses every sample; KID, precision/recall and density/coverage use seeded random subsets
+    of at most KNN_MAX per side (their cost is quadratic), recorded as ``n_real``/``n_fake``.
+    """
     from ganforge.metrics import distances as dist
 
+    g = torch.Generator().manual_seed(seed)
+    sub_real = real_feats[torch.randperm(len(real_feats), generator=g)[:KNN_MAX]]
+    sub_fake = fake_feats[torch.randperm(len(fake_feats), generator=g)[:KNN_MAX]]
+    sizes = {"n_real": len(sub_real), "n_fake": len(sub_fake)}
     out = {}
     for name in metrics:
         if name == "fid":
-            out["fid"] = dist.fid_with_interval(dist.gaussian_stats(real_feats), fake_feats, seed=seed)
+            out["fid"] = {**dist.fid_with_interval(dist.gaussian_stats(real_feats), fake_feats, seed=seed),
+                          "n_real": len(real_feats), "n_fake": len(fake_feats)}
         elif name == "kid":
-            out["kid"] = dist.kid(real_feats, fake_feats, seed=seed)
+            out["kid"] = {**dist.kid(sub_real, sub_fake, seed=seed), **sizes}
         elif name == "pr":
-            out["pr"] = dist.precision_recall(real_feats, fake_feats)
+            out["pr"] = {**dist.precision_recall(sub_real, sub_fake), **sizes}
         elif name == "dc":
-            out["dc"] = dist.density_coverage(real_feats, fake_feats)
+            out["dc"] = {**dist.density_coverage(sub_real, sub_fake), **sizes}
         elif name == "score":
             out["score"] = dist.classifier_score(fake_probs)
         elif name == "classes":

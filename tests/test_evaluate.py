@@ -1,0 +1,92 @@
+"""Image evaluation end to end: the feature network, reference features, cards and errors."""
+
+import json
+
+import pytest
+import torch
+
+import ganforge
+from ganforge.cli import main
+from ganforge.config import DataConfig, load_config
+from ganforge.data import load_dataset
+from ganforge.errors import GanforgeError
+from ganforge.evaluation import image_metrics, reference_features
+from ganforge.metrics.features import load_extractor
+
+
+@pytest.fixture(scope="session")
+def mnist_lenet():
+    return load_extractor("mnist-lenet")  # trained on first use (make test trains it up front)
+
+
+@pytest.fixture(scope="session")
+def tiny_mnist_run(tmp_path_factory):
+    cfg = load_config("dcgan-mnist", ["train.steps=20", "train.batch_size=32", "model.g_width=16",
+                                      "model.d_width=16", "train.sample_every=0"])
+    return ganforge.train(cfg, tmp_path_factory.mktemp("runs") / "tiny", progress=False, log=lambda *_: None)
+
+
+def test_mnist_lenet_accuracy_recomputed(mnist_lenet):
+    test = load_dataset(DataConfig(source="mnist", split="test"))
+    _, probs = mnist_lenet.run(test.x.float() / 127.5 - 1)
+    accuracy = float((probs.argmax(1) == test.y).float().mean())
+    assert accuracy >= 0.99, accuracy
+    assert len(mnist_lenet.sha256) == 64
+
+
+def test_reference_floor_and_extremes(mnist_lenet):
+    real_f, real_p = reference_features(mnist_lenet, "mnist", "test")
+    train_f, train_p = reference_features(mnist_lenet, "mnist", "train")
+    assert real_f.shape == (10000, 256) and train_f.shape == (60000, 256)
+    floor = image_metrics(train_f, train_p, real_f, real_p, ["fid", "pr", "classes"])
+    assert floor["fid"]["value"] < 5.0
+    assert floor["fid"]["ci_low"] <= floor["fid"]["value"] <= floor["fid"]["ci_high"]
+    assert floor["pr"]["precision"] > 0.8 and floor["pr"]["recall"] > 0.8
+    assert floor["classes"]["classes_seen"] == 10
+    noise_f, noise_p = mnist_lenet.run(torch.rand(2000, 1, 28, 28) * 2 - 1)
+    noise = image_metrics(real_f, real_p, noise_f, noise_p, ["fid", "pr", "dc"])
+    assert noise["fid"]["value"] > 50 * floor["fid"]["value"]
+    assert noise["pr"]["recall"] < 0.05 and noise["dc"]["coverage"] < 0.05
+    # Noise maps to small ReLU features near the origin, inside the k-NN balls of faint real digits,
+    # so precision (and density) alone cannot flag it; FID, recall and coverage do.
+
+
+def test_evaluate_cli_writes_a_card(tiny_mnist_run, mnist_lenet, capsys):
+    code = main(["evaluate", str(tiny_mnist_run), "-n", "300", "--json"])
+    out = capsys.readouterr().out
+    assert code == 0
+    card = json.loads(out)
+    assert card["extractor"] == {"name": "mnist-lenet", "sha256": mnist_lenet.sha256,
+                                 "test_accuracy": mnist_lenet.card["test_accuracy"]}
+    assert card["generated"]["n"] == 300 and card["reference"] == {"dataset": "mnist", "split": "test", "n": 10000}
+    assert set(card["metrics"]) == {"fid", "kid", "pr", "dc", "score", "classes"}
+    assert card["resize"] == "none" and card["step"] == 20
+    on_disk = json.loads((tiny_mnist_run / "eval" / "card_step_000000020.json").read_text())
+    assert on_disk["metrics"]["fid"]["value"] == card["metrics"]["fid"]["value"]
+    code = main(["evaluate", str(tiny_mnist_run), "-n", "300", "--metrics", "fid"])
+    text = capsys.readouterr().out
+    assert code == 0 and "FID" in text and "95% CI" in text and "KID" not in text
+
+
+def test_evaluate_errors(tiny_mnist_run, tmp_path, capsys):
+    cases = [
+        (["evaluate", str(tiny_mnist_run), "-n", "1", "--metrics", "fid"],
+         "has 1 samples but this metric needs at least 2"),
+        (["evaluate", str(tiny_mnist_run), "-n", "3", "--metrics", "pr"], "needs at least 4"),
+        (["evaluate", str(tiny_mnist_run), "--metrics", "fdi"], "unknown metric 'fdi' (did you mean 'fid'?)"),
+        (["evaluate", str(tmp_path)], "is not a ganforge run directory"),
+    ]
+    for argv, message in cases:
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert code == 1 and message in err and err.count("\n") == 1, (argv, err)
+
+
+def test_wrong_image_size_needs_explicit_resize(tmp_path, capsys):
+    cfg = load_config("dcgan-mnist", ["data.resolution=32", "train.steps=2", "train.batch_size=16",
+                                      "model.g_width=8", "model.d_width=8", "train.sample_every=0"])
+    run = ganforge.train(cfg, tmp_path / "r32", progress=False, log=lambda *_: None)
+    with pytest.raises(GanforgeError, match="add --resize"):
+        ganforge.evaluate(run, n=50, metrics=["fid"])
+    card = ganforge.evaluate(run, n=50, metrics=["fid"], resize=True)
+    assert card["resize"].startswith("bilinear antialiased to (1, 28, 28)")
