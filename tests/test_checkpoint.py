@@ -125,3 +125,15 @@ def test_run_directory_is_not_overwritten(tmp_path):
         ganforge.train(load_config("toy-ring", SMALL + ["train.steps=10"]), run, progress=False, log=quiet)
     with pytest.raises(GanforgeError, match="cannot change when resuming"):
         resume(run, ["model.g_width=64"], progress=False, log=quiet)
+
+
+def test_periodic_evaluation_leaves_training_unchanged(tmp_path):
+    base = SMALL + ["train.steps=40", "train.checkpoint_every=0"]
+    plain = ganforge.train(load_config("toy-ring", base), tmp_path / "plain", progress=False, log=quiet)
+    evald = ganforge.train(load_config("toy-ring", base + ["train.eval_every_kimg=1", "train.eval_samples=300"]),
+                           tmp_path / "eval", progress=False, log=quiet)
+    assert_same_weights(plain, evald)
+    rows = [json.loads(line) for line in (evald / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if "eval/modes" in r]
+    assert len(evals) == 40 * 2 * 64 // 1000  # every 1 kimg of 5.12 kimg
+    assert all(0 <= r["eval/high_quality"] <= 1 for r in evals)

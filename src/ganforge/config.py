@@ -85,7 +85,10 @@ class TrainConfig:
                              min=0)
     checkpoint_every: int = _opt(500, "steps between checkpoints; 0 = only at the end", min=0)
     keep_checkpoints: int = _opt(2, "how many recent checkpoints to keep", min=1)
-    eval_samples: int = _opt(2500, "samples drawn for the end-of-run evaluation", min=2)
+    eval_samples: int = _opt(2500, "samples drawn for the end-of-run and periodic evaluations", min=2)
+    eval_every_kimg: float = _opt(0.0, "evaluate every this many thousand real images (FID for MNIST-family "
+                                  "data, mode statistics for 2-D data), logged to metrics.jsonl; 0 = never",
+                                  min=0.0)
 
 
 @dataclass
@@ -107,7 +110,8 @@ class Config:
 
 # Keys a resumed run may change: how long it trains and how it reports, never what it is.
 RESUMABLE_KEYS = {"train.steps", "train.device", "train.log_every", "train.sample_every",
-                  "train.checkpoint_every", "train.keep_checkpoints", "train.eval_samples"}
+                  "train.checkpoint_every", "train.keep_checkpoints", "train.eval_samples",
+                  "train.eval_every_kimg"}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -153,3 +153,38 @@ def reference_floor(dataset: str, extractor: str | None = None, seed: int = 0, l
     return {"extractor": {"name": fx.name, "sha256": fx.sha256}, "reference": f"{dataset} train ({len(train_f)})",
             "compared": f"{dataset} test ({len(test_f)})",
             "metrics": image_metrics(train_f, train_p, test_f, test_p, IMAGE_METRICS, seed)}
+
+
+class PeriodicEvaluator:
+    """Evaluation during training: a few cheap metrics logged to metrics.jsonl every N kimg.
+
+    Images: FID, precision/recall and class coverage in the features of the dataset's extractor
+    (trained on first use); 2-D points: the mode statistics. Latents come from a generator of
+    their own, so evaluating never changes the training run's random stream.
+    """
+
+    def __init__(self, dataset, n: int, seed: int = 0, log=print):
+        self.dataset, self.n, self.seed, self.log = dataset, n, seed, log
+        self._extractor = self._real = None
+
+    def available(self) -> bool:
+        from ganforge.metrics.features import DEFAULT_FOR_DATASET
+
+        return (not self.dataset.is_image) or self.dataset.info.get("source") in DEFAULT_FOR_DATASET
+
+    def __call__(self, G: torch.nn.Module, device) -> dict:
+        from ganforge.train.loop import generate
+
+        if not self.dataset.is_image:
+            stats = evaluate_points(G, self.dataset, self.n, self.seed, device)
+            return {f"eval/{k}": stats[k] for k in ("modes", "high_quality", "reverse_kl")}
+        if self._extractor is None:
+            from ganforge.metrics.features import DEFAULT_FOR_DATASET, load_extractor
+
+            self._extractor = load_extractor(DEFAULT_FOR_DATASET[self.dataset.info["source"]], log=self.log)
+            self._real = reference_features(self._extractor, self._extractor.spec.dataset, "test", self.log)
+        z = torch.randn(self.n, G.z_dim, generator=torch.Generator().manual_seed(self.seed)).to(device)
+        feats, probs = self._extractor.run(generate(G, z))
+        m = image_metrics(*self._real, feats, probs, ["fid", "pr", "classes"], self.seed)
+        return {"eval/fid": m["fid"]["value"], "eval/precision": m["pr"]["precision"],
+                "eval/recall": m["pr"]["recall"], "eval/classes_seen": m["classes"]["classes_seen"]}

@@ -21,11 +21,13 @@ def read_metrics(run_dir: Path) -> list[dict]:
 
 def plot_training_curves(rows: list[dict], path: Path) -> Path | None:
     """Losses (top) and mean D(x), D(G(z)) (bottom) against thousands of images seen."""
+    evals = [r for r in rows if "eval/fid" in r or "eval/modes" in r]
     rows = [r for r in rows if "loss/D" in r]
     if not rows:
         return None
     kimg = [r["kimg"] for r in rows]
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    fig, axes = plt.subplots(3 if evals else 2, 1, figsize=(7, 8.5 if evals else 6), sharex=True)
+    ax1, ax2 = axes[0], axes[1]
     for key, label in (("loss/D", "discriminator loss L_D"), ("loss/G", "generator loss L_G")):
         ax1.plot(kimg, [r.get(key) for r in rows], label=label)
     ax1.set_ylabel("loss (nats)")
@@ -35,10 +37,16 @@ def plot_training_curves(rows: list[dict], path: Path) -> Path | None:
         ax2.plot(kimg, [r.get(key) for r in rows], label=label)
     ax2.axhline(0.5, color="grey", lw=0.8, ls="--")
     ax2.set_ylim(0, 1)
-    ax2.set_xlabel("thousands of real images seen (kimg)")
     ax2.set_ylabel("discriminator output")
     ax2.legend()
     ax2.grid(alpha=0.3)
+    if evals:
+        key, label = ("eval/fid", "FID (ganforge classifier features)") if "eval/fid" in evals[0] else (
+            "eval/modes", "modes captured")
+        axes[2].plot([r["kimg"] for r in evals], [r[key] for r in evals], marker="o", color="tab:green")
+        axes[2].set_ylabel(label)
+        axes[2].grid(alpha=0.3)
+    axes[-1].set_xlabel("thousands of real images seen (kimg)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -176,6 +176,18 @@ def training_loop(run_dir: Path, cfg: Config, *, resume: bool = False, progress:
             "config": cfg.to_dict(), "data": json.loads((run_dir / "run.json").read_text()),
         }, keep=t.keep_checkpoints)
 
+    # Periodic evaluation, on its own random stream.
+    evaluator = None
+    if t.eval_every_kimg > 0:
+        from ganforge.evaluation import PeriodicEvaluator
+
+        evaluator = PeriodicEvaluator(dataset, t.eval_samples, seed=t.seed, log=log)
+        if not evaluator.available():
+            log(f"note: no feature extractor for {dataset.name}; train.eval_every_kimg is ignored")
+            evaluator = None
+    eval_every = t.eval_every_kimg * 1000
+    evals_done = int(images_seen // eval_every) if evaluator else 0
+
     phases = method.phases()
     sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=device))
     counts: dict[str, int] = defaultdict(int)
@@ -241,6 +253,14 @@ def training_loop(run_dir: Path, cfg: Config, *, resume: bool = False, progress:
                 sums.clear()
                 counts.clear()
                 last_log_time, last_log_images = time.perf_counter(), images_seen
+
+            # Evaluate.
+            if evaluator is not None and images_seen // eval_every > evals_done:
+                evals_done = int(images_seen // eval_every)
+                t_eval = time.perf_counter()
+                metrics.write({"step": step, "kimg": round(images_seen / 1000, 3),
+                               **evaluator(sampling_generator(models), device)})
+                last_log_time += time.perf_counter() - t_eval  # time_s and img/s count training only
 
             # Samples and checkpoints.
             if t.sample_every and step % t.sample_every == 0 and step < t.steps:
