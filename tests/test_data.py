@@ -165,3 +165,19 @@ def test_toy_mixture_from_config():
     assert float(near.max()) < 0.6  # 6 std
     with pytest.raises(GanforgeError, match="toy_means"):
         load_dataset(DataConfig(source="toy-mixture"))
+
+
+def test_stacked_mnist_channels_are_mnist_digits_and_label_encodes_them():
+    stacked = load_dataset(DataConfig(source="stacked-mnist", split="test"))
+    mnist = load_dataset(DataConfig(source="mnist", split="test"))
+    assert stacked.x.shape == (26000, 3, 28, 28) and stacked.x.dtype == torch.uint8
+    assert int(stacked.y.min()) >= 0 and int(stacked.y.max()) <= 999
+    assert len(torch.unique(stacked.y)) > 990  # 26k draws cover nearly all 1000 modes
+    # Each channel is an MNIST test image whose digit is the matching decimal place of the label.
+    for i in range(3):
+        for c, place in enumerate((100, 10, 1)):
+            match = (mnist.x[:, 0] == stacked.x[i, c]).flatten(1).all(1).nonzero()
+            assert len(match) >= 1
+            assert int(mnist.y[match[0, 0]]) == int(stacked.y[i]) // place % 10
+    again = load_dataset(DataConfig(source="stacked-mnist", split="test"))
+    assert torch.equal(again.x[:100], stacked.x[:100])  # seeded

@@ -103,3 +103,13 @@ def test_classifier_score_and_histogram():
 def test_bad_inputs_are_one_line_errors(call, message):
     with pytest.raises(GanforgeError, match=message.replace("(", r"\(")):
         call()
+
+
+def test_stacked_modes_count_and_kl():
+    from ganforge.metrics.distances import stacked_modes
+
+    every_mode = torch.arange(1000).repeat(26)
+    s = stacked_modes(every_mode)
+    assert s["modes"] == 1000 and s["kl_uniform"] == pytest.approx(0.0, abs=1e-12) and s["n"] == 26000
+    one = stacked_modes(torch.full((500,), 123))
+    assert one["modes"] == 1 and one["kl_uniform"] == pytest.approx(math.log(1000))

@@ -112,13 +112,19 @@ class Run:
         return generate(self.generator, z)
 
 
-def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
-    """Load a run's latest checkpoint for sampling and evaluation."""
-    return Run(run_dir, device)
+def load_run(run_dir: str | Path, device: str = "cpu", step: int | None = None) -> Run:
+    """Load a run's latest checkpoint (or the one saved at ``step``) for sampling and evaluation."""
+    if step is None:
+        return Run(run_dir, device)
+    ckpt = Path(run_dir) / ckpt_io.CHECKPOINT_DIR / f"step_{step:09d}"
+    if not ckpt.is_dir():
+        kept = ", ".join(str(int(p.name[5:])) for p in ckpt_io.list_checkpoints(run_dir)) or "none"
+        raise GanforgeError(f"{run_dir} has no checkpoint at step {step}; kept steps: {kept}")
+    return Run(run_dir, device, checkpoint=str(ckpt))
 
 
 def evaluate(run_dir: str | Path, n: int | None = None, seed: int = 0, metrics=None, ref_split: str = "test",
-             extractor: str | None = None, resize: bool = False, log=print) -> dict:
+             extractor: str | None = None, resize: bool = False, step: int | None = None, log=print) -> dict:
     """The run's metrics, returned and written as an evaluation card under ``run_dir/eval/``.
 
     2-D runs: modes captured, high-quality fraction and reverse KL. Image runs: FID (with a
@@ -129,7 +135,7 @@ def evaluate(run_dir: str | Path, n: int | None = None, seed: int = 0, metrics=N
     from ganforge.evaluation import DEFAULT_IMAGE_METRICS, evaluate_images, evaluate_points
     from ganforge.report.plots import read_metrics
 
-    run = load_run(run_dir)
+    run = load_run(run_dir, step=step)
     if run.info["is_image"]:
         card = evaluate_images(run, metrics or DEFAULT_IMAGE_METRICS, n or 10000, ref_split, seed, extractor,
                                resize, log)

@@ -59,7 +59,7 @@ def cmd_train(args) -> int:
 def cmd_sample(args) -> int:
     from ganforge import api
 
-    run = api.load_run(args.run_dir, device=args.device)
+    run = api.load_run(args.run_dir, device=args.device, step=args.step)
     samples = run.sample(args.n, seed=args.seed)
     out = Path(args.output)
     if run.info["is_image"]:
@@ -83,7 +83,7 @@ def cmd_evaluate(args) -> int:
 
     metrics = [m.strip() for m in args.metrics.split(",")] if args.metrics else None
     result = api.evaluate(args.run_dir, n=args.n, seed=args.seed, metrics=metrics, ref_split=args.ref,
-                          extractor=args.extractor, resize=args.resize, log=_err)
+                          extractor=args.extractor, resize=args.resize, step=args.step, log=_err)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -118,6 +118,9 @@ def format_image_metrics(m: dict) -> str:
         lines.append(f"  density/coverage {m['dc']['density']:.3f} / {m['dc']['coverage']:.3f}  (k={m['dc']['k']})")
     if "score" in m:
         lines.append(f"  classifier score {m['score']['value']:.3f} +- {m['score']['std']:.3f}")
+    if "modes" in m:
+        lines.append(f"  modes            {m['modes']['modes']}/{m['modes']['modes_total']} over {m['modes']['n']} "
+                     f"samples, KL to uniform {m['modes']['kl_uniform']:.3f}")
     if "classes" in m:
         c = m["classes"]
         lines.append(f"  classes seen     {c['classes_seen']}/{c['classes_total']}, "
@@ -201,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", default="samples.png", help="PNG to write")
     s.add_argument("--nrow", type=int, default=None, help="images per row")
     s.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    s.add_argument("--step", type=int, default=None, help="use the checkpoint saved at this step")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_sample)
 
@@ -212,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--extractor", help="feature network (default: the one trained on the run's dataset)")
     e.add_argument("--resize", action="store_true", help="convert images to the extractor's input size")
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--step", type=int, default=None, help="evaluate the checkpoint saved at this step")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_evaluate)
 
