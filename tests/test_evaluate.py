@@ -90,3 +90,38 @@ def test_wrong_image_size_needs_explicit_resize(tmp_path, capsys):
         ganforge.evaluate(run, n=50, metrics=["fid"])
     card = ganforge.evaluate(run, n=50, metrics=["fid"], resize=True)
     assert card["resize"].startswith("bilinear antialiased to (1, 28, 28)")
+
+
+def test_inception_extractor_reads_a_weights_file_from_disk(tmp_path, monkeypatch):
+    """No standard weights here, so a randomly initialised network saved in both accepted formats
+    stands in; this checks the loading path, key names and shapes, not the published numbers."""
+    from safetensors.torch import save_file
+
+    from ganforge.models.inception import FIDInceptionV3
+
+    monkeypatch.delenv("GANFORGE_INCEPTION_WEIGHTS", raising=False)
+    with pytest.raises(GanforgeError, match="GANFORGE_INCEPTION_WEIGHTS=.*downloads nothing"):
+        load_extractor("inception")
+    torch.manual_seed(0)
+    net = FIDInceptionV3().eval()
+    # Same total as Keras' InceptionV3 (23,817,352 trainable + 34,432 BN statistics) once the BN
+    # scales it omits are added and its 1000-way fc is replaced by the 1008-way one.
+    assert sum(p.numel() for p in net.parameters()) == 23_850_960
+    images = torch.rand(2, 1, 28, 28) * 2 - 1
+    for name in ("w.pth", "w.safetensors"):
+        path = tmp_path / name
+        if name.endswith(".pth"):
+            torch.save(net.state_dict(), path)
+        else:
+            save_file(net.state_dict(), str(path))
+        monkeypatch.setenv("GANFORGE_INCEPTION_WEIGHTS", str(path))
+        fx = load_extractor("inception")
+        feats, probs = fx.run(images)
+        assert feats.shape == (2, 2048) and probs.shape == (2, 1008) and torch.isfinite(feats).all()
+        with torch.no_grad():
+            assert torch.allclose(feats, net.features(images), atol=1e-5)
+        assert fx.card["sha256"] and fx.card["path"].endswith(name)
+    (tmp_path / "bad.pth").write_bytes(b"not weights")
+    monkeypatch.setenv("GANFORGE_INCEPTION_WEIGHTS", str(tmp_path / "bad.pth"))
+    with pytest.raises(GanforgeError, match="is not a usable FID Inception weights file"):
+        load_extractor("inception")

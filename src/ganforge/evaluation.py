@@ -122,11 +122,16 @@ def evaluate_images(run, metrics=DEFAULT_IMAGE_METRICS, n: int = 10000, ref_spli
         raise GanforgeError(f"no feature extractor is trained on '{dataset}'; choose one with --extractor "
                             "(e.g. mnist-lenet) and add --resize if the image size differs")
     fx = load_extractor(name, log=log)
-    ref_dataset = fx.spec.dataset
+    ref_dataset = fx.spec.dataset or dataset  # an external network compares with the run's own data
+    if ref_dataset not in ("mnist", "fashion-mnist", "digits", "stacked-mnist"):
+        raise GanforgeError(f"reference features for data.source={ref_dataset} are not supported yet; evaluate "
+                            "runs on mnist, fashion-mnist, digits or stacked-mnist")
     real_feats, real_probs = reference_features(fx, ref_dataset, ref_split, log)
     fake = run.sample(n, seed=seed)
     resize_policy = "none"
-    if tuple(fake.shape[1:]) != fx.spec.input_shape:
+    if fx.spec.input_shape is None:
+        resize_policy = "bilinear to 299x299 inside the extractor; grey repeated to RGB (pytorch-fid convention)"
+    elif tuple(fake.shape[1:]) != fx.spec.input_shape:
         if not resize:
             raise GanforgeError(f"the run makes {tuple(fake.shape[1:])} images but {name} reads "
                                 f"{fx.spec.input_shape}; add --resize to convert them (recorded in the card)")

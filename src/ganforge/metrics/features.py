@@ -28,17 +28,21 @@ from ganforge.models.classifier import LeNet
 @dataclass(frozen=True)
 class ExtractorSpec:
     name: str
-    dataset: str          # training data (and the default reference set)
-    input_shape: tuple    # (C, H, W) the network expects
+    dataset: str | None       # training data (and the default reference set); None: external network
+    input_shape: tuple | None  # (C, H, W) the network expects; None: any size (it resizes itself)
     n_classes: int
-    epochs: int
-    min_accuracy: float   # test accuracy a freshly trained extractor must reach
+    epochs: int = 0
+    min_accuracy: float = 0.0  # test accuracy a freshly trained extractor must reach
+    batch: int = 1000          # images per forward pass
 
 
 EXTRACTORS = {
     "mnist-lenet": ExtractorSpec("mnist-lenet", "mnist", (1, 28, 28), 10, epochs=4, min_accuracy=0.990),
     "fashion-lenet": ExtractorSpec("fashion-lenet", "fashion-mnist", (1, 28, 28), 10, epochs=6, min_accuracy=0.90),
+    # The standard FID network; weights only from the user's disk (GANFORGE_INCEPTION_WEIGHTS).
+    "inception": ExtractorSpec("inception", None, None, 1008, batch=100),
 }
+INCEPTION_ENV = "GANFORGE_INCEPTION_WEIGHTS"
 DEFAULT_FOR_DATASET = {spec.dataset: name for name, spec in EXTRACTORS.items()}
 
 
@@ -70,13 +74,13 @@ class FeatureExtractor:
         return self.card["sha256"]
 
     @torch.no_grad()
-    def run(self, images: torch.Tensor, batch: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    def run(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(features (N, D), class probabilities (N, K)) as float32 on CPU."""
-        if tuple(images.shape[1:]) != self.spec.input_shape:
+        if self.spec.input_shape is not None and tuple(images.shape[1:]) != self.spec.input_shape:
             raise GanforgeError(f"{self.name} reads {self.spec.input_shape} images, got "
                                 f"{tuple(images.shape[1:])}; pass --resize to convert them explicitly")
         feats, probs = [], []
-        for chunk in images.split(batch):
+        for chunk in images.split(self.spec.batch):
             f = self.net.features(chunk.to(self.device, torch.float32))
             feats.append(f.cpu())
             probs.append(F.softmax(self.net.head(f), 1).cpu())
@@ -86,6 +90,8 @@ class FeatureExtractor:
 def load_extractor(name: str, device="cpu", train_if_missing: bool = True, log=print) -> FeatureExtractor:
     """Load ``name`` from the cache, training it first when missing (and saying so)."""
     spec = spec_for(name)
+    if name == "inception":
+        return load_inception(device)
     weights, card_path = _paths(name)
     if not (weights.exists() and card_path.exists()):
         if not train_if_missing:
@@ -152,3 +158,31 @@ def train_extractor(name: str, epochs: int | None = None, seed: int = 0, log=pri
     atomic_write_bytes(card_path, json.dumps(card, indent=2).encode())
     log(f"{name}: test accuracy {accuracy:.4f}; saved {weights}")
     return card
+
+
+def load_inception(device="cpu") -> FeatureExtractor:
+    """The standard FID Inception from the file named by GANFORGE_INCEPTION_WEIGHTS (a PyTorch state
+    dict, read with ``torch.load(weights_only=True)``, or a safetensors file with the same keys)."""
+    import os
+
+    from ganforge.models.inception import FIDInceptionV3
+
+    path = os.environ.get(INCEPTION_ENV, "")
+    if not path or not Path(path).is_file():
+        raise GanforgeError(f"the inception extractor needs the standard FID Inception weights on disk; set "
+                            f"{INCEPTION_ENV}=/path/to/pt_inception-2015-12-05-6726825d.pth (ganforge downloads "
+                            "nothing)")
+    try:
+        if path.endswith(".safetensors"):
+            state = load(Path(path).read_bytes())
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        net = FIDInceptionV3()
+        net.load_state_dict(state)
+    except Exception as exc:
+        first = str(exc).splitlines()[0][:200]
+        raise GanforgeError(f"{path} is not a usable FID Inception weights file ({type(exc).__name__}: {first})") \
+            from None
+    card = {"name": "inception", "path": str(Path(path).resolve()), "sha256": sha256_file(Path(path)),
+            "test_accuracy": None, "feature_dim": FIDInceptionV3.feature_dim}
+    return FeatureExtractor(spec_for("inception"), net, card, device)
