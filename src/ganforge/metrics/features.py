@@ -11,6 +11,7 @@ with an Inception FID.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +130,10 @@ def train_extractor(name: str, epochs: int | None = None, seed: int = 0, log=pri
     batches = BatchIterator(train.x, train.y, batch_size, seed, channels_last=True)
     t0 = time.perf_counter()
     net.train()
+    from tqdm import tqdm
+
+    bar = tqdm(total=epochs * steps_per_epoch, desc=f"training {name}", unit="step", dynamic_ncols=True,
+               mininterval=0.5 if sys.stderr.isatty() else 15)
     for epoch in range(epochs):
         for _ in range(steps_per_epoch):
             b = next(batches)
@@ -138,7 +143,9 @@ def train_extractor(name: str, epochs: int | None = None, seed: int = 0, log=pri
             loss.backward()
             opt.step()
             sched.step()
+            bar.update(1)
         log(f"{name}: epoch {epoch + 1}/{epochs}, last batch loss {loss.item():.4f}")
+    bar.close()
     net.eval()
     with torch.no_grad():
         x = test.x.float() / 127.5 - 1
