@@ -82,3 +82,68 @@ def test_r1_penalty_of_linear_discriminator():
     assert penalty.item() == pytest.approx(25.0)
     (dw,) = torch.autograd.grad(penalty, w)  # d||w||^2/dw = 2w: the penalty is trainable
     assert dw.tolist() == pytest.approx([6.0, 8.0])
+
+
+def test_hinge_lsgan_wasserstein_golden_values():
+    from ganforge.losses.gan import (
+        d_loss_hinge,
+        d_loss_lsgan,
+        d_loss_wasserstein,
+        g_loss_hinge,
+        g_loss_lsgan,
+        g_loss_wasserstein,
+    )
+
+    real = torch.tensor([2.0, 0.5, -1.0])
+    fake = torch.tensor([-2.0, 0.0, 1.5])
+    # hinge: real max(0, 1 - r) = [0, .5, 2] -> 2.5/3; fake max(0, 1 + f) = [0, 1, 2.5] -> 3.5/3
+    h = d_loss_hinge(real, fake)
+    assert float(h["real"]) == pytest.approx(2.5 / 3) and float(h["fake"]) == pytest.approx(3.5 / 3)
+    assert float(g_loss_hinge(fake)) == pytest.approx(0.5 / 3)  # -mean(fake), mean(fake) = -0.5/3
+    # least squares: 1/2 mean((r - 1)^2) = 1/2 (1 + .25 + 4)/3; 1/2 mean(f^2) = 1/2 (4 + 0 + 2.25)/3
+    ls = d_loss_lsgan(real, fake)
+    assert float(ls["real"]) == pytest.approx(0.5 * 5.25 / 3) and float(ls["fake"]) == pytest.approx(0.5 * 6.25 / 3)
+    assert float(g_loss_lsgan(fake)) == pytest.approx(0.5 * (9 + 1 + 0.25) / 3)
+    # Wasserstein: E[D(G(z))] - E[D(x)] = (-0.5/3) - (1.5/3)
+    w = d_loss_wasserstein(real, fake)
+    assert float(w["loss"]) == pytest.approx(-2.0 / 3)
+    assert float(g_loss_wasserstein(fake)) == pytest.approx(0.5 / 3)
+
+
+def test_gradient_penalty_of_linear_critic_is_exact():
+    # D(x) = sum(w * x) has gradient w at every x_hat, so the penalty is (||w|| - 1)^2 exactly,
+    # whatever the interpolation factors. w over a (2, 3, 3) "image": ||w|| = sqrt(18 * 4) = sqrt(72).
+    from ganforge.losses.gan import gradient_penalty
+
+    w = torch.full((2, 3, 3), 2.0)
+
+    def critic(x):
+        return (x * w).flatten(1).sum(1)
+
+    real, fake = torch.randn(5, 2, 3, 3), torch.randn(5, 2, 3, 3)
+    gp = gradient_penalty(critic, real, fake)
+    assert gp.item() == pytest.approx((math.sqrt(72) - 1) ** 2)
+    # One eps per sample: with eps = 1 the point is the real sample, eps = 0 the fake one.
+    seen = []
+
+    def recording_critic(x):
+        seen.append(x.detach().clone())
+        return critic(x)
+
+    gradient_penalty(recording_critic, real, fake, eps=torch.tensor([1.0, 0.0, 1.0, 0.0, 0.5]))
+    assert torch.equal(seen[0][0], real[0]) and torch.equal(seen[0][1], fake[1])
+    assert torch.allclose(seen[0][4], (real[4] + fake[4]) / 2)
+    # A critic with unit gradient norm pays nothing.
+    unit = torch.zeros(2, 3, 3)
+    unit[0, 0, 0] = 1.0
+    assert gradient_penalty(lambda x: (x * unit).flatten(1).sum(1), real, fake).item() == pytest.approx(0.0)
+
+
+def test_weight_clipping():
+    from ganforge.losses.gan import clip_weights
+
+    layer = torch.nn.Linear(4, 3)
+    with torch.no_grad():
+        layer.weight.mul_(100)
+    clip_weights(layer, 0.01)
+    assert layer.weight.abs().max().item() <= 0.01 and layer.bias.abs().max().item() <= 0.01

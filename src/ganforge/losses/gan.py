@@ -35,7 +35,67 @@ def g_loss_ns(fake_logits: torch.Tensor) -> torch.Tensor:
     return F.softplus(-fake_logits).mean()
 
 
-G_LOSSES = {"mm": g_loss_mm, "ns": g_loss_ns}
+# Other games, also pure functions of D's raw outputs (logits or critic values).
+
+def d_loss_hinge(real_out: torch.Tensor, fake_out: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Hinge loss (Lim & Ye 2017; SAGAN): E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]."""
+    real, fake = F.relu(1 - real_out).mean(), F.relu(1 + fake_out).mean()
+    return {"real": real, "fake": fake, "loss": real + fake}
+
+
+def g_loss_hinge(fake_out: torch.Tensor) -> torch.Tensor:
+    """Hinge generator loss: -E[D(G(z))]."""
+    return -fake_out.mean()
+
+
+def d_loss_lsgan(real_out: torch.Tensor, fake_out: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Least squares (Mao et al. 2017), targets a = 0 (fake), b = 1 (real):
+    1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2]."""
+    real, fake = 0.5 * (real_out - 1).square().mean(), 0.5 * fake_out.square().mean()
+    return {"real": real, "fake": fake, "loss": real + fake}
+
+
+def g_loss_lsgan(fake_out: torch.Tensor) -> torch.Tensor:
+    """Least-squares generator loss with target c = 1: 1/2 E[(D(G(z)) - 1)^2]."""
+    return 0.5 * (fake_out - 1).square().mean()
+
+
+def d_loss_wasserstein(real_out: torch.Tensor, fake_out: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Wasserstein critic loss (Arjovsky et al. 2017): E[D(G(z))] - E[D(x)], the negative of the
+    critic's estimate of the earth mover's distance."""
+    real, fake = -real_out.mean(), fake_out.mean()
+    return {"real": real, "fake": fake, "loss": real + fake}
+
+
+def g_loss_wasserstein(fake_out: torch.Tensor) -> torch.Tensor:
+    """Wasserstein generator loss: -E[D(G(z))]."""
+    return -fake_out.mean()
+
+
+def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:
+    """WGAN-GP penalty (Gulrajani et al. 2017): E[(||grad D(x_hat)||_2 - 1)^2] at
+    x_hat = eps * x + (1 - eps) * G(z), one eps ~ U[0, 1] per sample (shape (B,) broadcast over the
+    other dimensions); the norm is taken over every non-batch dimension. The graph is kept so the
+    penalty trains the critic; the caller multiplies it by lambda (10 in the paper)."""
+    if eps is None:
+        eps = torch.rand(len(real), device=real.device)
+    eps = eps.view(-1, *([1] * (real.ndim - 1))).to(real.dtype)
+    x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    return (grad.float().flatten(1).norm(dim=1) - 1).square().mean()
+
+
+@torch.no_grad()
+def clip_weights(module: torch.nn.Module, c: float) -> None:
+    """The original WGAN's Lipschitz constraint: clamp every parameter of the critic to [-c, c]."""
+    for p in module.parameters():
+        p.clamp_(-c, c)
+
+
+G_LOSSES = {"mm": g_loss_mm, "ns": g_loss_ns, "hinge": g_loss_hinge, "lsgan": g_loss_lsgan,
+            "wgan": g_loss_wasserstein}
+D_LOSSES = {"mm": d_loss_bce, "ns": d_loss_bce, "hinge": d_loss_hinge, "lsgan": d_loss_lsgan,
+            "wgan": d_loss_wasserstein}
 
 
 def r1_penalty(real_logits: torch.Tensor, real_x: torch.Tensor) -> torch.Tensor:
