@@ -46,6 +46,9 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     arch: str = _opt("dcgan", "architecture: mlp or dcgan")
+    d_norm: str = _opt("batch", "dcgan discriminator normalisation: batch, layer (needed for a gradient "
+                       "penalty, which is per sample) or none", choices=["batch", "layer", "none"])
+    spectral_norm: bool = _opt(False, "spectral normalisation of every discriminator weight (Miyato et al.)")
     z_dim: int = _opt(100, "latent dimension", min=1, max=4096)
     g_width: int = _opt(64, "generator width (channels of the last hidden layer, or MLP units)",
                         min=1)
@@ -58,8 +61,9 @@ class ModelConfig:
 @dataclass
 class MethodConfig:
     name: str = _opt("gan", "training method")
-    loss: str = _opt("ns", "generator loss: ns (non-saturating, -log D(G(z))) or mm "
-                     "(saturating minimax, log(1 - D(G(z))))", choices=["ns", "mm"])
+    loss: str = _opt("ns", "the game: ns (BCE, non-saturating G loss -log D(G(z))), mm (BCE, saturating "
+                     "log(1 - D(G(z)))), hinge, lsgan (least squares) or wgan (Wasserstein)",
+                     choices=["ns", "mm", "hinge", "lsgan", "wgan"])
     d_steps: int = _opt(1, "discriminator steps per generator step (k)", min=1, max=100)
     lr_g: float = _opt(2e-4, "generator Adam learning rate", min=0.0, max=1.0)
     lr_d: float = _opt(2e-4, "discriminator Adam learning rate", min=0.0, max=1.0)
@@ -67,6 +71,8 @@ class MethodConfig:
     beta2: float = _opt(0.999, "Adam beta2", min=0.0, max=1.0)
     r1_gamma: float = _opt(0.0, "weight of the R1 penalty gamma/2 * E||grad D(x)||^2 on real data; "
                            "0 disables it", min=0.0)
+    gp_weight: float = _opt(10.0, "lambda of the gradient penalty (method wgan-gp)", min=0.0)
+    clip: float = _opt(0.01, "weight clipping bound c for the critic (method wgan)", min=0.0)
     ema_halflife_kimg: float = _opt(0.0, "half-life of the generator EMA in thousands of "
                                     "images; 0 disables it", min=0.0)
 
@@ -107,6 +113,13 @@ class Config:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
+
+# The papers' settings, used for keys a config leaves unset when it names one of these methods.
+METHOD_DEFAULTS = {
+    "wgan-gp": {"loss": "wgan", "d_steps": 5, "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9,
+                "gp_weight": 10.0},
+    "wgan": {"loss": "wgan", "d_steps": 5, "lr_g": 5e-5, "lr_d": 5e-5, "beta1": 0.0, "beta2": 0.9, "clip": 0.01},
+}
 
 # Keys a resumed run may change: how long it trains and how it reports, never what it is.
 RESUMABLE_KEYS = {"train.steps", "train.device", "train.log_every", "train.sample_every",
@@ -181,8 +194,20 @@ def _build(cls, data: dict, prefix: str = ""):
 
 
 def config_from_dict(data: dict) -> Config:
-    """Validate a nested dict (as read from YAML or JSON) into a :class:`Config`."""
-    return _build(Config, data or {})
+    """Validate a nested dict (as read from YAML or JSON) into a :class:`Config`.
+
+    When ``method.name`` has paper defaults (METHOD_DEFAULTS), they fill the method keys the
+    dict leaves unset; ``method.loss`` must then be the method's own game.
+    """
+    data = dict(data or {})
+    method = data.get("method")
+    if isinstance(method, dict) and method.get("name") in METHOD_DEFAULTS:
+        defaults = METHOD_DEFAULTS[method["name"]]
+        if method.get("loss", defaults["loss"]) != defaults["loss"]:
+            raise GanforgeError(f"method {method['name']} plays the {defaults['loss']} game; remove "
+                                f"method.loss={method['loss']} or use method.name=gan")
+        data["method"] = {**defaults, **method}
+    return _build(Config, data)
 
 
 def _set_path(tree: dict, dotted: str, value: Any) -> None:
@@ -250,9 +275,17 @@ def load_config(preset_or_path: str, overrides: list[str] | dict | None = None) 
     except yaml.YAMLError as exc:
         raise GanforgeError(f"cannot parse {preset_or_path} as YAML: {exc}".splitlines()[0]) from None
     tree.setdefault("name", name)
-    items = overrides.items() if isinstance(overrides, dict) else map(parse_override, overrides or [])
+    items = list(overrides.items() if isinstance(overrides, dict) else map(parse_override, overrides or []))
     for key, value in items:
         _set_path(tree, key, value)
+    # Switching to a method with paper settings (e.g. --set method.name=wgan-gp on an NS-GAN preset)
+    # takes those settings, except the ones set on the same command line.
+    new_method = dict(items).get("method.name")
+    if new_method in METHOD_DEFAULTS:
+        given = {k.split(".", 1)[1] for k, _ in items if k.startswith("method.")}
+        for key in METHOD_DEFAULTS[new_method]:
+            if key not in given:
+                tree["method"].pop(key, None)
     return config_from_dict(tree)
 
 

@@ -6,7 +6,7 @@ from ganforge.errors import GanforgeError, did_you_mean
 from ganforge.methods.base import Method, OptimizerSpec, Phase
 from ganforge.methods.gan import GANMethod
 
-METHODS = {"gan": GANMethod}
+METHODS = {"gan": GANMethod, "wgan-gp": GANMethod, "wgan": GANMethod}
 
 
 def build_method(cfg, sample_shape: tuple[int, ...], image: bool) -> Method:

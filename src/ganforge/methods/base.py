@@ -24,7 +24,8 @@ class Phase:
 
     name: label used in logs ("D", "G"); trains: the network it updates (its optimizer has the
     same name); loss: pure loss function; repeats: times per iteration (k for the
-    discriminator); needs_data: draw a fresh real batch before each repeat.
+    discriminator); needs_data: draw a fresh real batch before each repeat; after_step: called
+    with the models after each optimizer step (e.g. WGAN weight clipping), or None.
     """
 
     name: str
@@ -32,6 +33,7 @@ class Phase:
     loss: LossFn
     repeats: int = 1
     needs_data: bool = True
+    after_step: Callable[[dict[str, nn.Module]], None] | None = None
 
 
 @dataclass(frozen=True)

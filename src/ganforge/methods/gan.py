@@ -1,8 +1,11 @@
-"""Method "gan": the original minimax game (Goodfellow et al. 2014).
+"""Methods "gan", "wgan-gp" and "wgan": the adversarial game in its common forms.
 
-Each iteration: k discriminator steps, each on a fresh real batch and fresh noise, minimising
-the binary cross-entropy L_D; then one generator step minimising the saturating (mm) or
-non-saturating (ns) generator loss.
+Each iteration: k discriminator (critic) steps, each on a fresh real batch and fresh noise, then
+one generator step. ``method.loss`` picks the game: ns / mm (binary cross-entropy with the
+non-saturating or saturating generator loss), hinge, lsgan (least squares) or wgan
+(Wasserstein). "wgan-gp" is the Wasserstein game with the gradient penalty (Gulrajani et al.
+2017); "wgan" is the original with weight clipping (Arjovsky et al. 2017). Their paper settings
+are the defaults of those method names (config.METHOD_DEFAULTS).
 """
 
 from __future__ import annotations
@@ -12,26 +15,37 @@ import functools
 import torch
 
 from ganforge.data import Batch
-from ganforge.losses.gan import G_LOSSES, d_loss_bce, r1_penalty
+from ganforge.losses.gan import D_LOSSES, G_LOSSES, clip_weights, gradient_penalty, r1_penalty
 from ganforge.methods.base import Method, OptimizerSpec, Phase
 from ganforge.models import build_models
 
+PROBABILISTIC = ("ns", "mm")  # games whose D output is a logit of P(real)
 
-def discriminator_loss(models, batch: Batch, *, r1_gamma: float = 0.0) -> dict[str, torch.Tensor]:
-    """L_D on a real batch and as many fakes (+ gamma/2 * R1 when r1_gamma > 0); also reports
-    mean D(x) and D(G(z))."""
+
+def discriminator_loss(models, batch: Batch, *, kind: str = "ns", r1_gamma: float = 0.0,
+                       gp_weight: float = 0.0) -> dict[str, torch.Tensor]:
+    """The discriminator's loss on a real batch and as many fakes, plus the optional penalties
+    gamma/2 * R1 and lambda * GP. Reports mean D(x) and D(G(z)) as probabilities for the
+    cross-entropy games and as raw outputs (D_out_real, D_out_fake) for the others."""
     G, D = models["G"], models["D"]
     z = torch.randn(len(batch), G.z_dim, device=batch.x.device)
     with torch.no_grad():
         fake = G(z)
     real = batch.x.detach().requires_grad_(r1_gamma > 0)
-    real_logits, fake_logits = D(real), D(fake)
-    out = d_loss_bce(real_logits, fake_logits)
+    real_out, fake_out = D(real), D(fake)
+    out = D_LOSSES[kind](real_out, fake_out)
     if r1_gamma > 0:
-        out["r1"] = r1_penalty(real_logits, real)
+        out["r1"] = r1_penalty(real_out, real)
         out["loss"] = out["loss"] + 0.5 * r1_gamma * out["r1"]
-    out["D_x"] = torch.sigmoid(real_logits.detach().float()).mean()
-    out["D_G_z"] = torch.sigmoid(fake_logits.detach().float()).mean()
+    if gp_weight > 0:
+        out["gp"] = gradient_penalty(D, batch.x, fake)
+        out["loss"] = out["loss"] + gp_weight * out["gp"]
+    if kind in PROBABILISTIC:
+        out["D_x"] = torch.sigmoid(real_out.detach().float()).mean()
+        out["D_G_z"] = torch.sigmoid(fake_out.detach().float()).mean()
+    else:
+        out["D_out_real"] = real_out.detach().float().mean()
+        out["D_out_fake"] = fake_out.detach().float().mean()
     return out
 
 
@@ -39,8 +53,7 @@ def generator_loss(models, batch: Batch, *, kind: str) -> dict[str, torch.Tensor
     """The generator's loss on a fresh batch of fakes (``batch`` gives only size and device)."""
     G, D = models["G"], models["D"]
     z = torch.randn(len(batch), G.z_dim, device=batch.x.device)
-    fake_logits = D(G(z))
-    return {"loss": G_LOSSES[kind](fake_logits)}
+    return {"loss": G_LOSSES[kind](D(G(z)))}
 
 
 class GANMethod(Method):
@@ -52,8 +65,11 @@ class GANMethod(Method):
 
     def phases(self) -> list[Phase]:
         m = self.cfg.method
+        gp = m.gp_weight if m.name == "wgan-gp" else 0.0
+        clip = functools.partial(clip_weights_of_d, c=m.clip) if m.name == "wgan" else None
+        d_loss = functools.partial(discriminator_loss, kind=m.loss, r1_gamma=m.r1_gamma, gp_weight=gp)
         return [
-            Phase("D", "D", functools.partial(discriminator_loss, r1_gamma=m.r1_gamma), repeats=m.d_steps),
+            Phase("D", "D", d_loss, repeats=m.d_steps, after_step=clip),
             Phase("G", "G", functools.partial(generator_loss, kind=m.loss), needs_data=False),
         ]
 
@@ -61,3 +77,7 @@ class GANMethod(Method):
         m = self.cfg.method
         return {"D": OptimizerSpec(m.lr_d, (m.beta1, m.beta2)),
                 "G": OptimizerSpec(m.lr_g, (m.beta1, m.beta2))}
+
+
+def clip_weights_of_d(models, *, c: float) -> None:
+    clip_weights(models["D"], c)

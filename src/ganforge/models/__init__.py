@@ -8,6 +8,7 @@ from torch import nn
 
 from ganforge.errors import GanforgeError, did_you_mean
 from ganforge.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from ganforge.models.layers import apply_spectral_norm
 from ganforge.models.mlp import MLPDiscriminator, MLPGenerator
 
 
@@ -19,7 +20,7 @@ def _mlp(cfg, shape, image):
 def _dcgan(cfg, shape, image):
     if not image or len(shape) != 3:
         raise GanforgeError("the dcgan architecture needs image data; use model.arch=mlp for 2-D points")
-    return DCGANGenerator(cfg.z_dim, shape, cfg.g_width), DCGANDiscriminator(shape, cfg.d_width)
+    return DCGANGenerator(cfg.z_dim, shape, cfg.g_width), DCGANDiscriminator(shape, cfg.d_width, cfg.d_norm)
 
 
 # name -> f(model_cfg, sample_shape, is_image) -> (generator, discriminator)
@@ -30,4 +31,7 @@ def build_models(cfg, sample_shape: tuple[int, ...], image: bool) -> tuple[nn.Mo
     if cfg.arch not in ARCHITECTURES:
         raise GanforgeError(f"unknown model.arch '{cfg.arch}'{did_you_mean(cfg.arch, ARCHITECTURES)}; "
                             f"choose one of {', '.join(ARCHITECTURES)}")
-    return ARCHITECTURES[cfg.arch](cfg, tuple(sample_shape), image)
+    G, D = ARCHITECTURES[cfg.arch](cfg, tuple(sample_shape), image)
+    if cfg.spectral_norm:
+        apply_spectral_norm(D)
+    return G, D

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ganforge.errors import GanforgeError
+from ganforge.models.layers import norm2d
 
 SIZES = {28: 7, 32: 4, 64: 4}  # output size -> spatial size of the first/last feature map
 
@@ -34,7 +35,7 @@ def dcgan_init(module: nn.Module) -> None:
             nn.init.normal_(m.weight, 0.0, 0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
 
@@ -60,14 +61,14 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, in_shape: tuple[int, int, int], width: int = 64):
+    def __init__(self, in_shape: tuple[int, int, int], width: int = 64, norm: str = "batch"):
         super().__init__()
         channels, size = in_shape[0], in_shape[-1]
         s0, n_up = _plan(size)
         ch = width
         layers = [nn.Conv2d(channels, ch, 4, 2, 1), nn.LeakyReLU(0.2, True)]
         for _ in range(n_up - 1):
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2),
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=norm == "none"), norm2d(norm, ch * 2),
                        nn.LeakyReLU(0.2, True)]
             ch *= 2
         layers.append(nn.Conv2d(ch, 1, s0, 1, 0))

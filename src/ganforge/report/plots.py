@@ -33,10 +33,14 @@ def plot_training_curves(rows: list[dict], path: Path) -> Path | None:
     ax1.set_ylabel("loss (nats)")
     ax1.legend()
     ax1.grid(alpha=0.3)
-    for key, label in (("D_x", "mean D(x), real"), ("D_G_z", "mean D(G(z)), fake")):
-        ax2.plot(kimg, [r.get(key) for r in rows], label=label)
-    ax2.axhline(0.5, color="grey", lw=0.8, ls="--")
-    ax2.set_ylim(0, 1)
+    if "D_x" in rows[-1]:  # cross-entropy games: D outputs probabilities
+        for key, label in (("D_x", "mean D(x), real"), ("D_G_z", "mean D(G(z)), fake")):
+            ax2.plot(kimg, [r.get(key, float("nan")) for r in rows], label=label)
+        ax2.axhline(0.5, color="grey", lw=0.8, ls="--")
+        ax2.set_ylim(0, 1)
+    else:  # hinge, least squares, Wasserstein: raw critic outputs
+        for key, label in (("D_out_real", "mean D(x), real"), ("D_out_fake", "mean D(G(z)), fake")):
+            ax2.plot(kimg, [r.get(key, float("nan")) for r in rows], label=label)
     ax2.set_ylabel("discriminator output")
     ax2.legend()
     ax2.grid(alpha=0.3)

@@ -221,6 +221,8 @@ def training_loop(run_dir: Path, cfg: Config, *, resume: bool = False, progress:
                         grad_norms[phase.trains] = float(torch.linalg.vector_norm(
                             torch.stack(torch._foreach_norm(grads)))) if grads else 0.0
                     opt.step()
+                    if phase.after_step is not None:
+                        phase.after_step(trained)
                     # Accumulate statistics without a device sync.
                     for key, val in out.items():
                         name = f"loss/{phase.name}" if key == "loss" else (
