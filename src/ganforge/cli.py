@@ -71,7 +71,8 @@ def cmd_sample(args) -> int:
         from ganforge.report.plots import plot_2d
 
         real = load_dataset(run.config.data, log=lambda *_: None).x[: len(samples)]
-        plot_2d(real, samples, run.models["D"], out, title=f"{run.config.name}, step {run.step}")
+        plot_2d(real, samples, run.models["D"], out, title=f"{run.config.name}, step {run.step}",
+                probabilistic=run.config.method.loss in ("ns", "mm"))
     result = {"path": str(out), "n": args.n, "seed": args.seed, "step": run.step,
               "checkpoint": run.checkpoint.name}
     print(json.dumps(result) if args.json else f"wrote {args.n} samples (seed {args.seed}, step {run.step}) to {out}")

@@ -59,8 +59,9 @@ def plot_training_curves(rows: list[dict], path: Path) -> Path | None:
 
 @torch.no_grad()
 def plot_2d(real: torch.Tensor, fake: torch.Tensor, discriminator, path: Path,
-            title: str = "", device: str | torch.device = "cpu") -> Path:
-    """Real (blue) and generated (orange) points over D's probability of 'real' as a heat map."""
+            title: str = "", device: str | torch.device = "cpu", probabilistic: bool = True) -> Path:
+    """Real (blue) and generated (orange) points over D's output as a heat map: the probability of
+    'real' for cross-entropy games, the raw critic value for hinge, least-squares and Wasserstein."""
     pts = torch.cat([real, fake]).float()
     lo, hi = pts.min(0).values, pts.max(0).values
     margin = (hi - lo) * 0.15 + 0.1
@@ -71,12 +72,17 @@ def plot_2d(real: torch.Tensor, fake: torch.Tensor, discriminator, path: Path,
     grid = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
     was_training = discriminator.training
     discriminator.eval()
-    prob = torch.sigmoid(discriminator(grid.to(device)).float()).cpu().view(n, n).numpy()
+    out = discriminator(grid.to(device)).float().cpu().view(n, n)
+    prob = (torch.sigmoid(out) if probabilistic else out).numpy()
     discriminator.train(was_training)
     gx, gy, real, fake = gx.numpy(), gy.numpy(), real.cpu().numpy(), fake.cpu().numpy()
     fig, ax = plt.subplots(figsize=(6, 5.4))
-    mesh = ax.pcolormesh(gx, gy, prob, cmap="RdBu_r", vmin=0, vmax=1, shading="auto")
-    fig.colorbar(mesh, ax=ax, label="D(x): probability of 'real'")
+    if probabilistic:
+        mesh = ax.pcolormesh(gx, gy, prob, cmap="RdBu_r", vmin=0, vmax=1, shading="auto")
+        fig.colorbar(mesh, ax=ax, label="D(x): probability of 'real'")
+    else:
+        mesh = ax.pcolormesh(gx, gy, prob, cmap="RdBu_r", shading="auto")
+        fig.colorbar(mesh, ax=ax, label="critic output D(x) (higher = more real)")
     ax.scatter(real[:, 0], real[:, 1], s=2, c="tab:blue", alpha=0.5, label="real")
     ax.scatter(fake[:, 0], fake[:, 1], s=2, c="tab:orange", alpha=0.5, label="generated")
     ax.legend(loc="upper right", markerscale=4)

@@ -167,7 +167,8 @@ def training_loop(run_dir: Path, cfg: Config, *, resume: bool = False, progress:
         else:
             from ganforge.report.plots import plot_2d
             real = dataset.x[torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:n_fixed]]
-            plot_2d(real, fake, models["D"], path, title=f"{cfg.name}, step {at_step}", device=device)
+            plot_2d(real, fake, models["D"], path, title=f"{cfg.name}, step {at_step}", device=device,
+                    probabilistic=cfg.method.loss in ("ns", "mm"))
         return path
 
     def save_checkpoint(at_step: int) -> None:
