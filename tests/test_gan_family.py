@@ -51,3 +51,65 @@ def test_wgan_weight_clipping_holds_after_training(tmp_path):
     g = [v for k, v in weights.items() if k.startswith("G.")]
     assert max(float(v.abs().max()) for v in g) > 0.02  # only the critic is clipped
     assert torch.isfinite(torch.cat([v.flatten() for v in d])).all()
+
+
+@pytest.mark.parametrize("cond_d", ["projection", "acgan"])
+def test_conditional_gan_trains_samples_classes_and_checks_them(tmp_path, capsys, cond_d):
+    from ganforge.cli import main
+
+    cfg = load_config("cgan-mnist", ["data.source=digits", "data.resolution=28", "train.steps=6",
+                                     "train.batch_size=32", "model.g_width=8", "model.d_width=8",
+                                     f"model.cond_d={cond_d}", "train.sample_every=0"])
+    run_dir = ganforge.train(cfg, tmp_path / "c", progress=False, log=lambda *_: None)
+    run = ganforge.load_run(run_dir)
+    assert run.n_classes == 10
+    assert run.sample(5, seed=1, label=7).shape == (5, 1, 28, 28)
+    # Same z, different class -> different image: the label reaches the generator.
+    assert not torch.equal(run.sample(1, seed=1, label=3), run.sample(1, seed=1, label=7))
+    assert torch.equal(run.sample(1, seed=1, label=3), run.sample(1, seed=1, label=3))
+    if cond_d == "acgan":
+        rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        assert rows[-1]["aux"] > 0
+    # One row per class when no class is given.
+    assert main(["sample", str(run_dir), "-n", "30", "-o", str(tmp_path / "g.png"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 30  # 10 rows x 3 columns
+    for argv, message in ((["--class", "10"], "class 10 is out of range"),
+                          (["--class", "-1"], "class -1 is out of range")):
+        assert main(["sample", str(run_dir), *argv]) == 1
+        assert message in capsys.readouterr().err
+
+
+def test_class_on_unconditional_run_is_refused(tmp_path, capsys):
+    from ganforge.cli import main
+
+    cfg = load_config("toy-ring", TINY + ["train.steps=5"])
+    run = ganforge.train(cfg, tmp_path / "u", progress=False, log=lambda *_: None)
+    assert main(["sample", str(run), "--class", "3"]) == 1
+    assert "is unconditional" in capsys.readouterr().err
+
+
+def test_cgan_needs_labels(tmp_path):
+    cfg = load_config("cgan-mnist", ["data.source=toy-mixture", "data.toy_means=[[0, 0]]", "data.toy_stds=[0.1]",
+                                     "model.arch=mlp", "train.steps=1"])
+    with pytest.raises(GanforgeError, match="needs labelled data with at least 2 classes"):
+        ganforge.train(cfg, tmp_path / "x", progress=False, log=lambda *_: None)
+
+
+def test_truncation_bounds_latents_and_is_seeded():
+    from ganforge.methods.base import Method
+
+    class Dummy(Method):
+        z_dim = 64
+
+    z = Dummy().latents(500, torch.Generator().manual_seed(0), truncation=0.5)
+    assert float(z.abs().max()) <= 0.5 and float(z.std()) < 0.35  # N(0,1) truncated at 0.5: std 0.28
+    again = Dummy().latents(500, torch.Generator().manual_seed(0), truncation=0.5)
+    assert torch.equal(z, again)
+
+
+def test_conditional_gan_on_2d_mixture(tmp_path):
+    # Mixture components are the labels; the 2-D picture then shows points without a D surface.
+    cfg = load_config("toy-ring", TINY + ["train.steps=10", "method.name=cgan", "model.embed_dim=4"])
+    run = ganforge.train(cfg, tmp_path / "c2d", progress=False, log=lambda *_: None)
+    assert ganforge.load_run(run).n_classes == 8
+    assert (run / "samples" / "step_000000010.png").is_file() and (run / "eval.json").is_file()

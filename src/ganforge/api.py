@@ -86,7 +86,7 @@ class Run:
         self.info = json.loads(info_path.read_text())
         self.device = select_device(device)
         self.method, self.models = build_networks(self.config, self.info["sample_shape"],
-                                                  self.info["is_image"], self.device)
+                                                  self.info["is_image"], self.device, self.info.get("n_classes"))
         ckpt_io.load_weights(ckpt, self.models)
         for m in self.models.values():
             m.eval()
@@ -102,14 +102,36 @@ class Run:
     def step(self) -> int:
         return self.state["step"]
 
-    def sample(self, n: int, seed: int = 0) -> torch.Tensor:
-        """``n`` samples on CPU: images (n, C, H, W) in [-1, 1], or points (n, 2)."""
+    @property
+    def n_classes(self) -> int:
+        """Number of classes of a conditional run; 0 for an unconditional one."""
+        return getattr(self.generator, "n_classes", 0)
+
+    def labels(self, n: int, label: int | None = None) -> torch.Tensor | None:
+        """Labels for ``n`` samples: all ``label``, else the classes in turn (None if unconditional)."""
+        if label is None:
+            return torch.arange(n) % self.n_classes if self.n_classes else None
+        if not self.n_classes:
+            raise GanforgeError(f"{self.run_dir} is unconditional (method {self.config.method.name}); --class "
+                                "needs a run trained with method.name=cgan")
+        if not 0 <= label < self.n_classes:
+            raise GanforgeError(f"class {label} is out of range for {self.run_dir}: classes are "
+                                f"0..{self.n_classes - 1}")
+        return torch.full((n,), label)
+
+    def sample(self, n: int, seed: int = 0, label: int | None = None, truncation: float | None = None) -> torch.Tensor:
+        """``n`` samples on CPU: images (n, C, H, W) in [-1, 1], or points (n, 2). A conditional run
+        draws class ``label``, or the classes in turn when it is None; ``truncation`` redraws latent
+        coordinates beyond +-truncation."""
         from ganforge.train.loop import generate
 
         if n < 1:
             raise GanforgeError(f"number of samples must be at least 1, got {n}")
-        z = self.method.latents(n, torch.Generator().manual_seed(seed)).to(self.device)
-        return generate(self.generator, z)
+        if truncation is not None and truncation <= 0:
+            raise GanforgeError(f"--truncation must be positive (e.g. 0.7), got {truncation}")
+        y = self.labels(n, label)
+        z = self.method.latents(n, torch.Generator().manual_seed(seed), truncation).to(self.device)
+        return generate(self.generator, z, y)
 
 
 def load_run(run_dir: str | Path, device: str = "cpu", step: int | None = None) -> Run:

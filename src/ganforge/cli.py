@@ -60,12 +60,21 @@ def cmd_sample(args) -> int:
     from ganforge import api
 
     run = api.load_run(args.run_dir, device=args.device, step=args.step)
-    samples = run.sample(args.n, seed=args.seed)
+    nrow = args.nrow
+    if run.n_classes and args.class_ is None and run.info["is_image"]:
+        # A conditional run without --class: one row per class, the same z down each column.
+        from ganforge.train.loop import class_grid_latents, generate
+
+        rows = min(run.n_classes, 10)
+        z, y, nrow = class_grid_latents(run.method, rows, max(1, args.n // rows), args.seed, run.device)
+        samples = generate(run.generator, z, y)
+    else:
+        samples = run.sample(args.n, seed=args.seed, label=args.class_, truncation=args.truncation)
     out = Path(args.output)
     if run.info["is_image"]:
         from ganforge.report.images import save_grid
 
-        save_grid(samples, out, nrow=args.nrow)
+        save_grid(samples, out, nrow=nrow)
     else:
         from ganforge.data import load_dataset
         from ganforge.report.plots import plot_2d
@@ -73,9 +82,10 @@ def cmd_sample(args) -> int:
         real = load_dataset(run.config.data, log=lambda *_: None).x[: len(samples)]
         plot_2d(real, samples, run.models["D"], out, title=f"{run.config.name}, step {run.step}",
                 probabilistic=run.config.method.loss in ("ns", "mm"))
-    result = {"path": str(out), "n": args.n, "seed": args.seed, "step": run.step,
-              "checkpoint": run.checkpoint.name}
-    print(json.dumps(result) if args.json else f"wrote {args.n} samples (seed {args.seed}, step {run.step}) to {out}")
+    result = {"path": str(out), "n": len(samples), "seed": args.seed, "step": run.step,
+              "checkpoint": run.checkpoint.name, "class": args.class_}
+    print(json.dumps(result) if args.json else
+          f"wrote {len(samples)} samples (seed {args.seed}, step {run.step}) to {out}")
     return 0
 
 
@@ -122,6 +132,9 @@ def format_image_metrics(m: dict) -> str:
     if "modes" in m:
         lines.append(f"  modes            {m['modes']['modes']}/{m['modes']['modes_total']} over {m['modes']['n']} "
                      f"samples, KL to uniform {m['modes']['kl_uniform']:.3f}")
+    if "conditional_accuracy" in m:
+        lines.append(f"  conditional acc  {100 * m['conditional_accuracy']['value']:.2f}% of samples classified "
+                     "as the class asked for")
     if "classes" in m:
         c = m["classes"]
         lines.append(f"  classes seen     {c['classes_seen']}/{c['classes_total']}, "
@@ -206,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--nrow", type=int, default=None, help="images per row")
     s.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     s.add_argument("--step", type=int, default=None, help="use the checkpoint saved at this step")
+    s.add_argument("--truncation", type=float, default=None,
+                   help="redraw latent coordinates beyond +-T (truncation trick; smaller = less varied)")
+    s.add_argument("--class", dest="class_", type=int, default=None,
+                   help="conditional runs: draw this class (default: one row per class)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_sample)
 

@@ -49,6 +49,9 @@ class ModelConfig:
     d_norm: str = _opt("batch", "dcgan discriminator normalisation: batch, layer (needed for a gradient "
                        "penalty, which is per sample) or none", choices=["batch", "layer", "none"])
     spectral_norm: bool = _opt(False, "spectral normalisation of every discriminator weight (Miyato et al.)")
+    embed_dim: int = _opt(32, "cgan: size of the label embedding joined to z", min=1)
+    cond_d: str = _opt("projection", "cgan discriminator: projection or acgan (auxiliary classifier)",
+                       choices=["projection", "acgan"])
     z_dim: int = _opt(100, "latent dimension", min=1, max=4096)
     g_width: int = _opt(64, "generator width (channels of the last hidden layer, or MLP units)",
                         min=1)
@@ -71,6 +74,8 @@ class MethodConfig:
     beta2: float = _opt(0.999, "Adam beta2", min=0.0, max=1.0)
     r1_gamma: float = _opt(0.0, "weight of the R1 penalty gamma/2 * E||grad D(x)||^2 on real data; "
                            "0 disables it", min=0.0)
+    acgan_weight: float = _opt(1.0, "cgan with model.cond_d=acgan: weight of the auxiliary classification loss",
+                               min=0.0)
     gp_weight: float = _opt(10.0, "lambda of the gradient penalty (method wgan-gp)", min=0.0)
     clip: float = _opt(0.01, "weight clipping bound c for the critic (method wgan)", min=0.0)
     ema_halflife_kimg: float = _opt(0.0, "half-life of the generator EMA in thousands of "

@@ -139,6 +139,11 @@ def evaluate_images(run, metrics=DEFAULT_IMAGE_METRICS, n: int = 10000, ref_spli
         resize_policy = f"bilinear antialiased to {fx.spec.input_shape}, RGB->luma where needed"
     fake_feats, fake_probs = fx.run(fake)
     results = image_metrics(real_feats, real_probs, fake_feats, fake_probs, metrics, seed)
+    labels = run.labels(n)
+    if labels is not None and fx.spec.dataset == dataset and fake_probs.shape[1] == run.n_classes:
+        # Conditional run: how often the classifier agrees with the class asked for.
+        results["conditional_accuracy"] = {"value": float((fake_probs.argmax(1) == labels).float().mean()),
+                                           "n": n}
     return {
         "run": str(run.run_dir), "step": run.step, "checkpoint": run.checkpoint.name,
         "kimg": run.state["images_seen"] / 1000,

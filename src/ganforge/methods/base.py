@@ -61,6 +61,18 @@ class Method:
     def z_dim(self) -> int:
         return self.models[self.generator_name].z_dim
 
-    def latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Standard normal latents (n, z_dim) on CPU (seeded when ``generator`` is given)."""
-        return torch.randn(n, self.z_dim, generator=generator)
+    def latents(self, n: int, generator: torch.Generator | None = None,
+                truncation: float | None = None) -> torch.Tensor:
+        """Standard normal latents (n, z_dim) on CPU (seeded when ``generator`` is given).
+
+        ``truncation`` t > 0 redraws every coordinate with |z_i| > t (the truncation trick of
+        Brock et al. 2019): samples move towards the mode, trading variety for fidelity.
+        """
+        z = torch.randn(n, self.z_dim, generator=generator)
+        if truncation is not None:
+            for _ in range(1000):
+                outside = z.abs() > truncation
+                if not outside.any():
+                    break
+                z[outside] = torch.randn(int(outside.sum()), generator=generator)
+        return z

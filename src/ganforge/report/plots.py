@@ -70,18 +70,22 @@ def plot_2d(real: torch.Tensor, fake: torch.Tensor, discriminator, path: Path,
     xs, ys = torch.linspace(lo[0], hi[0], n), torch.linspace(lo[1], hi[1], n)
     gx, gy = torch.meshgrid(xs, ys, indexing="xy")
     grid = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
-    was_training = discriminator.training
-    discriminator.eval()
-    out = discriminator(grid.to(device)).float().cpu().view(n, n)
-    prob = (torch.sigmoid(out) if probabilistic else out).numpy()
-    discriminator.train(was_training)
-    gx, gy, real, fake = gx.numpy(), gy.numpy(), real.cpu().numpy(), fake.cpu().numpy()
     fig, ax = plt.subplots(figsize=(6, 5.4))
-    if probabilistic:
-        mesh = ax.pcolormesh(gx, gy, prob, cmap="RdBu_r", vmin=0, vmax=1, shading="auto")
-        fig.colorbar(mesh, ax=ax, label="D(x): probability of 'real'")
+    # A conditional D needs a label for every point: no single surface to draw, points only.
+    if discriminator is not None and not getattr(discriminator, "n_classes", 0):
+        was_training = discriminator.training
+        discriminator.eval()
+        out = discriminator(grid.to(device)).float().cpu().view(n, n)
+        surface = (torch.sigmoid(out) if probabilistic else out).numpy()
+        discriminator.train(was_training)
     else:
-        mesh = ax.pcolormesh(gx, gy, prob, cmap="RdBu_r", shading="auto")
+        surface = None
+    gx, gy, real, fake = gx.numpy(), gy.numpy(), real.cpu().numpy(), fake.cpu().numpy()
+    if surface is not None and probabilistic:
+        mesh = ax.pcolormesh(gx, gy, surface, cmap="RdBu_r", vmin=0, vmax=1, shading="auto")
+        fig.colorbar(mesh, ax=ax, label="D(x): probability of 'real'")
+    elif surface is not None:
+        mesh = ax.pcolormesh(gx, gy, surface, cmap="RdBu_r", shading="auto")
         fig.colorbar(mesh, ax=ax, label="critic output D(x) (higher = more real)")
     ax.scatter(real[:, 0], real[:, 1], s=2, c="tab:blue", alpha=0.5, label="real")
     ax.scatter(fake[:, 0], fake[:, 1], s=2, c="tab:orange", alpha=0.5, label="generated")

@@ -58,12 +58,13 @@ def make_optimizer(params, lr: float, betas: tuple[float, float], device: torch.
         return torch.optim.Adam(params, lr=lr, betas=betas, foreach=device.type == "cuda")
 
 
-def build_networks(cfg: Config, sample_shape, is_image: bool, device: torch.device) -> tuple[Method, dict]:
+def build_networks(cfg: Config, sample_shape, is_image: bool, device: torch.device,
+                   n_classes: int | None = None) -> tuple[Method, dict]:
     """The method with its networks on ``device``, plus an EMA copy of G when enabled.
 
     Returns (method, models) where models maps every network name (incl. "G_ema") to a module.
     """
-    method = build_method(cfg, tuple(sample_shape), is_image)
+    method = build_method(cfg, tuple(sample_shape), is_image, n_classes)
     memory_format = torch.channels_last if (cfg.train.channels_last and is_image) else torch.contiguous_format
     for m in method.models.values():
         m.to(device=device, memory_format=memory_format)
@@ -79,13 +80,34 @@ def sampling_generator(models: dict) -> torch.nn.Module:
 
 
 @torch.no_grad()
-def generate(G: torch.nn.Module, z: torch.Tensor, batch: int = 1024) -> torch.Tensor:
-    """G(z) in eval mode, in chunks, returned as float32 on CPU."""
+def generate(G: torch.nn.Module, z: torch.Tensor, y: torch.Tensor | None = None, batch: int = 1024) -> torch.Tensor:
+    """G(z) (or G(z, y) for a conditional G) in eval mode, in chunks, as float32 on CPU.
+
+    A conditional G without ``y`` gets the classes in turn: y_i = i mod n_classes.
+    """
     was_training = G.training
     G.eval()
-    out = torch.cat([G(chunk).float().cpu() for chunk in z.split(batch)])
+    n_classes = getattr(G, "n_classes", 0)
+    if n_classes:
+        if y is None:
+            y = torch.arange(len(z)) % n_classes
+        y = y.to(z.device)
+        out = torch.cat([G(zc, yc).float().cpu() for zc, yc in zip(z.split(batch), y.split(batch), strict=True)])
+    else:
+        out = torch.cat([G(chunk).float().cpu() for chunk in z.split(batch)])
     G.train(was_training)
     return out
+
+
+def n_classes_of(dataset: Dataset) -> int | None:
+    return None if dataset.y is None else int(dataset.y.max()) + 1
+
+
+def class_grid_latents(method: Method, rows: int, cols: int, seed: int, device) -> tuple:
+    """Latents and labels for a grid with one row per class and the same z down each column."""
+    z = method.latents(cols, torch.Generator().manual_seed(seed)).repeat(rows, 1).to(device)
+    y = torch.arange(rows).repeat_interleave(cols)
+    return z, y, cols
 
 
 class MetricsLog:
@@ -107,6 +129,7 @@ class MetricsLog:
 
 def write_run_info(run_dir: Path, cfg: Config, dataset: Dataset) -> None:
     info = {"sample_shape": list(dataset.sample_shape), "is_image": dataset.is_image,
+            "n_classes": n_classes_of(dataset),
             "dataset": dataset.name, "dataset_size": len(dataset),
             "data_info": {k: v for k, v in dataset.info.items() if k != "classes"}}
     (run_dir / "config.json").write_text(cfg.to_json())
@@ -126,7 +149,7 @@ def training_loop(run_dir: Path, cfg: Config, *, resume: bool = False, progress:
 
     # Data and networks.
     dataset = load_dataset(cfg.data, log)
-    method, models = build_networks(cfg, dataset.sample_shape, dataset.is_image, device)
+    method, models = build_networks(cfg, dataset.sample_shape, dataset.is_image, device, n_classes_of(dataset))
     trained = method.models
     optimizers = {name: make_optimizer(trained[name].parameters(), spec.lr, spec.betas, device)
                   for name, spec in method.optimizers().items()}
@@ -155,15 +178,19 @@ def training_loop(run_dir: Path, cfg: Config, *, resume: bool = False, progress:
     # Fixed noise for sample grids: its own generator, so drawing it never moves training's RNG.
     n_fixed = N_FIXED_IMAGES if dataset.is_image else N_FIXED_POINTS
     z_fixed = method.latents(n_fixed, torch.Generator().manual_seed(t.seed + 1)).to(device)
+    y_fixed, grid_cols = None, 8
+    if getattr(trained[method.generator_name], "n_classes", 0) and dataset.is_image:
+        rows = min(trained[method.generator_name].n_classes, 10)
+        z_fixed, y_fixed, grid_cols = class_grid_latents(method, rows, 8, t.seed + 1, device)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16")
 
     def save_samples(at_step: int) -> Path:
         G = sampling_generator(models)
-        fake = generate(G, z_fixed)
+        fake = generate(G, z_fixed, y_fixed)
         path = run_dir / "samples" / f"step_{at_step:09d}.png"
         if dataset.is_image:
             from ganforge.report.images import save_grid
-            save_grid(fake, path, nrow=8)
+            save_grid(fake, path, nrow=grid_cols)
         else:
             from ganforge.report.plots import plot_2d
             real = dataset.x[torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:n_fixed]]

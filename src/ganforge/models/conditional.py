@@ -1,0 +1,63 @@
+"""Class-conditional wrappers around any registered generator/discriminator pair.
+
+Generator: the label's embedding is joined to z, G(z, y) = G_base([z, e_y])
+    z (B, z_dim), y (B,) -> [z, e_y] (B, z_dim + embed_dim) -> image (B, C, H, W)
+
+Discriminator, two options:
+- projection (Miyato & Koyama 2018): D(x, y) = psi(phi(x)) + <e_y, sum_hw phi(x)>, where phi is the
+  base discriminator without its last layer and psi that last layer;
+- acgan (Odena et al. 2017): D(x) = psi(phi(x)) as before, plus an auxiliary classifier
+  c(x) = W sum_hw phi(x) that predicts the class (returned by ``classify``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ConditionalGenerator(nn.Module):
+    def __init__(self, base: nn.Module, z_dim: int, n_classes: int, embed_dim: int):
+        super().__init__()
+        self.base, self.z_dim, self.n_classes = base, z_dim, n_classes
+        self.out_shape = getattr(base, "out_shape", None)
+        self.embed = nn.Embedding(n_classes, embed_dim)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.base(torch.cat([z, self.embed(y).to(z.dtype)], 1))
+
+
+def _split(base: nn.Module) -> tuple[nn.Module, nn.Module, int]:
+    """(body phi, head psi, feature channels) of a base discriminator whose ``net`` is a Sequential."""
+    layers = list(base.net)
+    head = layers[-1]
+    channels = head.in_channels if isinstance(head, nn.Conv2d) else head.in_features
+    return nn.Sequential(*layers[:-1]), head, channels
+
+
+class ConditionalDiscriminator(nn.Module):
+    def __init__(self, base: nn.Module, n_classes: int, mode: str = "projection"):
+        super().__init__()
+        self.body, self.head, channels = _split(base)
+        self.n_classes, self.mode = n_classes, mode
+        if mode == "projection":
+            self.embed = nn.Embedding(n_classes, channels)
+            nn.init.normal_(self.embed.weight, 0.0, 0.02)
+        else:
+            self.aux = nn.Linear(channels, n_classes)
+
+    def _features(self, x):
+        h = self.body(x)
+        pooled = h.flatten(2).sum(2) if h.ndim == 4 else h  # (B, channels)
+        return h, pooled
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h, pooled = self._features(x)
+        out = self.head(h).flatten()
+        if self.mode == "projection":
+            out = out + (self.embed(y).to(pooled.dtype) * pooled).sum(1)
+        return out
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """AC-GAN class logits (B, n_classes)."""
+        return self.aux(self._features(x)[1])
