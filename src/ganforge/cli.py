@@ -89,6 +89,61 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def cmd_interpolate(args) -> int:
+    from ganforge import api
+    from ganforge.latent import interpolate
+    from ganforge.report.images import save_grid
+
+    run = api.load_run(args.run_dir, step=args.step)
+    if not run.info["is_image"]:
+        raise GanforgeError("interpolate draws image strips; this run generates 2-D points")
+    images = interpolate(run, args.from_seed, args.to_seed, args.steps, args.slerp, args.class_)
+    save_grid(images, args.output, nrow=len(images))
+    result = {"path": args.output, "from": args.from_seed, "to": args.to_seed, "steps": args.steps,
+              "path_kind": "slerp" if args.slerp else "linear"}
+    print(json.dumps(result) if args.json else
+          f"wrote a {args.steps}-image {result['path_kind']} strip to {args.output}")
+    return 0
+
+
+def cmd_directions(args) -> int:
+    from ganforge import api
+    from ganforge.latent import find_direction
+
+    run = api.load_run(args.run_dir, step=args.step)
+    record = find_direction(run, args.attribute, n=args.n, seed=args.seed, name=args.name, log=_err)
+    record.pop("vector")
+    if args.json:
+        print(json.dumps(record))
+    else:
+        print(f"direction '{record['name']}': linear probe of {record['score']} with k = {args.attribute} on "
+              f"{record['n']} samples, R^2 {record['r2']:.3f}; saved to {record['path']}")
+    return 0
+
+
+def cmd_edit(args) -> int:
+    from ganforge import api
+    from ganforge.latent import edit, parse_amounts
+    from ganforge.report.images import save_grid
+
+    run = api.load_run(args.run_dir, step=args.step)
+    result = edit(run, args.seed, args.direction, parse_amounts(args.amount), log=_err)
+    images = result.pop("images")
+    save_grid(images, args.output, nrow=len(images))
+    result["path"] = args.output
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    k = result["attribute"]
+    probs = " ".join(f"{p:.2f}" for p in result["strip_target_prob"])
+    print(f"wrote {len(images)} edits of seed {args.seed} along '{args.direction}' to {args.output}")
+    print(f"  p(class {k}) along the strip: {probs}")
+    print(f"  entanglement over {result['population']} latents: p(class {k}) moves {result['target_slope']:+.3f} "
+          f"per unit; other classes {result['others_mean_abs_slope']:.3f} on average (most: class "
+          f"{result['most_moved_other']}, {result['others_max_abs_slope']:.3f})")
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     from ganforge import api
 
@@ -250,6 +305,38 @@ def build_parser() -> argparse.ArgumentParser:
             a.add_argument("--epochs", type=int, default=None)
         a.set_defaults(func=cmd_evaluator)
 
+    it = sub.add_parser("interpolate", help="a strip of images between the latents of two seeds")
+    it.add_argument("run_dir")
+    it.add_argument("--from", dest="from_seed", type=int, required=True)
+    it.add_argument("--to", dest="to_seed", type=int, required=True)
+    it.add_argument("--steps", type=int, default=10)
+    it.add_argument("--slerp", action="store_true", help="spherical instead of linear interpolation")
+    it.add_argument("--class", dest="class_", type=int, default=None, help="conditional runs: the class")
+    it.add_argument("--step", type=int, default=None)
+    it.add_argument("-o", "--output", default="interpolation.png")
+    it.add_argument("--json", action="store_true")
+    it.set_defaults(func=cmd_interpolate)
+
+    di = sub.add_parser("directions", help="find a latent direction for a classifier class (linear probe)")
+    di.add_argument("run_dir")
+    di.add_argument("--attribute", type=int, required=True, help="evaluator class, e.g. 7 for 'looks like a 7'")
+    di.add_argument("--name", default=None, help="name to save it under (default class-K)")
+    di.add_argument("-n", type=int, default=5000, help="samples for the probe")
+    di.add_argument("--seed", type=int, default=0)
+    di.add_argument("--step", type=int, default=None)
+    di.add_argument("--json", action="store_true")
+    di.set_defaults(func=cmd_directions)
+
+    ed = sub.add_parser("edit", help="move one latent along a saved direction; report entanglement")
+    ed.add_argument("run_dir")
+    ed.add_argument("--seed", type=int, default=0)
+    ed.add_argument("--direction", required=True)
+    ed.add_argument("--amount", default="-3:3:7", help="START:STOP:COUNT (default -3:3:7)")
+    ed.add_argument("--step", type=int, default=None)
+    ed.add_argument("-o", "--output", default="edit.png")
+    ed.add_argument("--json", action="store_true")
+    ed.set_defaults(func=cmd_edit)
+
     d = sub.add_parser("data", help="fetch and cache datasets")
     dsub = d.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     f = dsub.add_parser("fetch", help="fetch a dataset into the cache")
@@ -264,8 +351,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """'--amount -3:3:7' -> '--amount=-3:3:7' (argparse would read -3:3:7 as an option)."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] == "--amount" and arg.startswith("-"):
+            out[-1] = f"--amount={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_join_negative_values(sys.argv[1:] if argv is None else list(argv)))
     try:
         return args.func(args)
     except GanforgeError as exc:
