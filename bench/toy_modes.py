@@ -46,7 +46,7 @@ def main() -> int:
                        "reverse_kl": ev["reverse_kl"]}
                 rows.append(row)
                 if not args.json:
-                    print(f"{preset:<10}{loss:<4} seed {seed}: {row['modes']:>2}/{row['modes_total']} modes, "
+                    print(f"{preset:<18}{loss:<6} seed {seed}: {row['modes']:>2}/{row['modes_total']} modes, "
                           f"{100 * row['high_quality']:5.1f}% HQ, rKL {row['reverse_kl']:.3f}, "
                           f"{row['seconds']:.0f}s", flush=True)
     summary = []
@@ -62,9 +62,9 @@ def main() -> int:
     if args.json:
         print(json.dumps({"runs": rows, "mean": summary}))
         return 0
-    print(f"\n{'preset':<10}{'loss':<6}{'modes':>12}{'HQ %':>8}{'rKL':>8}{'s/seed':>8}")
+    print(f"\n{'preset':<18}{'loss':<6}{'modes':>12}{'HQ %':>8}{'rKL':>8}{'s/seed':>8}")
     for s in summary:
-        print(f"{s['preset']:<10}{s['loss']:<6}{s['modes']:>6.1f} / {s['modes_total']:<3}"
+        print(f"{s['preset']:<18}{s['loss']:<6}{s['modes']:>6.1f} / {s['modes_total']:<3}"
               f"{100 * s['high_quality']:>8.1f}{s['reverse_kl']:>8.3f}{s['seconds']:>8.0f}")
     return 0
 

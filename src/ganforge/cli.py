@@ -144,6 +144,32 @@ def cmd_edit(args) -> int:
     return 0
 
 
+def cmd_calc(args) -> int:
+    from ganforge.calc import conv_volumes, gan_losses
+
+    if args.calc_command == "gan-loss":
+        result = gan_losses(args.real, args.fake, args.log_base)
+        if args.json:
+            print(json.dumps(result))
+            return 0
+        labels = {"L_D_real": "L_D_real = -E[log D(x)]", "L_D_fake": "L_D_fake = -E[log(1 - D(G(z)))]",
+                  "L_D": "L_D", "L_G_ns": "L_G non-saturating = -E[log D(G(z))]",
+                  "L_G_mm": "L_G saturating = E[log(1 - D(G(z)))]"}
+        print(f"GAN losses with log base {args.log_base} (values in brackets are the logs)")
+        for key, label in labels.items():
+            print(f"  {label}\n      = {result['steps'][key]}\n      = {result['values'][key]:.4f}")
+        return 0
+    rows = conv_volumes(args.input, args.layer)
+    if args.json:
+        print(json.dumps({"input": args.input, "layers": rows}))
+        return 0
+    print(f"{'layer':<24}{'input':>14}{'output':>14}{'params':>12}{'FLOPs':>16}   how")
+    for r in rows:
+        print(f"{r['layer']:<24}{r['input']:>14}{r['output']:>14}{r['params']:>12,}{r['flops']:>16,}   {r['formula']}")
+    print(f"{'total':<52}{sum(r['params'] for r in rows):>12,}{sum(r['flops'] for r in rows):>16,}")
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     from ganforge import api
 
@@ -336,6 +362,21 @@ def build_parser() -> argparse.ArgumentParser:
     ed.add_argument("-o", "--output", default="edit.png")
     ed.add_argument("--json", action="store_true")
     ed.set_defaults(func=cmd_edit)
+
+    ca = sub.add_parser("calc", help="the hand calculations: GAN losses, convolution volumes")
+    casub = ca.add_subparsers(dest="calc_command", required=True, metavar="WHAT")
+    gl = casub.add_parser("gan-loss", help="GAN losses from discriminator outputs, step by step")
+    gl.add_argument("--real", type=float, nargs="+", required=True, help="D(x) for real samples, in (0, 1)")
+    gl.add_argument("--fake", type=float, nargs="+", required=True, help="D(G(z)) for fakes, in (0, 1)")
+    gl.add_argument("--log-base", default="10", choices=["10", "e", "2"])
+    gl.add_argument("--json", action="store_true")
+    gl.set_defaults(func=cmd_calc)
+    cv = casub.add_parser("conv", help="output volumes, parameters and FLOPs of conv/pool/fc layers")
+    cv.add_argument("--input", required=True, help="HxWxC, e.g. 227x227x3")
+    cv.add_argument("--layer", action="append", required=True,
+                    help="conv:FILTERS:KERNEL[:stride=S][:pad=P], pool:KERNEL[:stride=S][:pad=P] or fc:UNITS")
+    cv.add_argument("--json", action="store_true")
+    cv.set_defaults(func=cmd_calc)
 
     d = sub.add_parser("data", help="fetch and cache datasets")
     dsub = d.add_subparsers(dest="data_command", required=True, metavar="ACTION")
