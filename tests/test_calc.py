@@ -69,3 +69,15 @@ def test_calc_cli(capsys):
     assert "55x55x96" in out and "27x27x96" in out and "floor((227 + 2*0 - 11) / 4) + 1 = 55" in out
     assert main(["calc", "conv", "--input", "227x227", "--layer", "pool:3"]) == 1
     assert "--input must look like HxWxC" in capsys.readouterr().err
+
+
+def test_summary_of_preset_and_run(capsys, tmp_path):
+    assert main(["summary", "dcgan-mnist"]) == 0
+    out = capsys.readouterr().out
+    # 100 -> 128x7x7 transposed conv: 100 * 128 * 7 * 7 weights, no bias (batch norm follows).
+    assert "G: 759,681 parameters" in out and "128x7x7" in out and "627,200" in out and "1x28x28" in out
+    assert main(["summary", "toy-ring", "--json"]) == 0
+    import json
+
+    table = json.loads(capsys.readouterr().out)
+    assert table["G"][-1]["output"] == [2] and table["D"][-1]["output"] == [1]

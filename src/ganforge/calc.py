@@ -133,3 +133,36 @@ def conv_volumes(input_volume: str, layers: list[str]) -> list[dict]:
                      "formula": formula})
         vol = out
     return rows
+
+
+def model_summary(models: dict, sample_shape: tuple, z_dim: int, n_classes: int = 0) -> dict[str, list[dict]]:
+    """Each network's leaf layers with their output shapes (for a batch of 2) and parameter counts."""
+    from torch import nn
+
+    out: dict[str, list[dict]] = {}
+    x_fake = None
+    for name in ("G", "D"):
+        module = models[name]
+        rows: list[dict] = []
+        hooks = []
+        for layer_name, layer in module.named_modules():
+            if len(list(layer.children())) == 0 and not isinstance(layer, nn.Embedding):
+                def hook(mod, inp, outp, layer_name=layer_name, rows=rows):
+                    rows.append({"layer": layer_name, "type": type(mod).__name__,
+                                 "output": list(outp.shape[1:]),
+                                 "params": sum(p.numel() for p in mod.parameters(recurse=False))})
+                hooks.append(layer.register_forward_hook(hook))
+        was_training = module.training
+        module.eval()
+        with torch.no_grad():
+            y = torch.zeros(2, dtype=torch.long) if n_classes else None
+            if name == "G":
+                z = torch.zeros(2, z_dim)
+                x_fake = module(z, y) if n_classes else module(z)
+            else:
+                module(x_fake, y) if n_classes else module(torch.zeros(2, *sample_shape))
+        module.train(was_training)
+        for h in hooks:
+            h.remove()
+        out[name] = rows
+    return out

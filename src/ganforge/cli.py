@@ -170,6 +170,38 @@ def cmd_calc(args) -> int:
     return 0
 
 
+def cmd_summary(args) -> int:
+    from ganforge.calc import model_summary
+
+    if Path(args.target, "config.json").is_file():  # a run directory
+        from ganforge import api
+
+        run = api.load_run(args.target)
+        method, models, shape = run.method, run.models, tuple(run.info["sample_shape"])
+    else:  # a preset or YAML file: build the untrained networks for the data's shape
+        import torch
+
+        from ganforge.config import load_config
+        from ganforge.data import load_dataset
+        from ganforge.train.loop import build_networks, n_classes_of
+
+        cfg = load_config(args.target, args.set or [])
+        data = load_dataset(cfg.data, log=_err)
+        shape = data.sample_shape
+        method, models = build_networks(cfg, shape, data.is_image, torch.device("cpu"), n_classes_of(data))
+    n_classes = getattr(models["G"], "n_classes", 0)
+    table = model_summary(models, shape, method.z_dim, n_classes)
+    if args.json:
+        print(json.dumps(table))
+        return 0
+    for name, rows in table.items():
+        print(f"{name}: {sum(p.numel() for p in models[name].parameters()):,} parameters")
+        for r in rows:
+            shape_text = "x".join(map(str, r["output"]))
+            print(f"  {r['layer']:<28}{r['type']:<18}{shape_text:>14}{r['params']:>12,}")
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     from ganforge import api
 
@@ -362,6 +394,12 @@ def build_parser() -> argparse.ArgumentParser:
     ed.add_argument("-o", "--output", default="edit.png")
     ed.add_argument("--json", action="store_true")
     ed.set_defaults(func=cmd_edit)
+
+    su = sub.add_parser("summary", help="each network's layers, output shapes and parameter counts")
+    su.add_argument("target", help="a preset, YAML file or run directory")
+    su.add_argument("--set", action="append", metavar="KEY=VALUE")
+    su.add_argument("--json", action="store_true")
+    su.set_defaults(func=cmd_summary)
 
     ca = sub.add_parser("calc", help="the hand calculations: GAN losses, convolution volumes")
     casub = ca.add_subparsers(dest="calc_command", required=True, metavar="WHAT")
