@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from ganforge.data import Batch
 from ganforge.errors import GanforgeError
 from ganforge.losses.gan import D_LOSSES, G_LOSSES
-from ganforge.methods.base import Method, OptimizerSpec, Phase
-from ganforge.methods.gan import PROBABILISTIC
+from ganforge.methods.base import Phase
+from ganforge.methods.gan import GANMethod, d_output_stats
 from ganforge.models import build_models
 from ganforge.models.conditional import ConditionalDiscriminator, ConditionalGenerator
 
@@ -38,12 +38,7 @@ def cond_discriminator_loss(models, batch: Batch, *, kind: str, acgan_weight: fl
     if D.mode == "acgan":
         out["aux"] = F.cross_entropy(D.classify(batch.x), batch.y) + F.cross_entropy(D.classify(fake), y_fake)
         out["loss"] = out["loss"] + acgan_weight * out["aux"]
-    if kind in PROBABILISTIC:
-        out["D_x"] = torch.sigmoid(real_out.detach().float()).mean()
-        out["D_G_z"] = torch.sigmoid(fake_out.detach().float()).mean()
-    else:
-        out["D_out_real"] = real_out.detach().float().mean()
-        out["D_out_fake"] = fake_out.detach().float().mean()
+    out.update(d_output_stats(kind, real_out, fake_out))
     return out
 
 
@@ -59,9 +54,11 @@ def cond_generator_loss(models, batch: Batch, *, kind: str, acgan_weight: float)
     return out
 
 
-class ConditionalGANMethod(Method):
+class ConditionalGANMethod(GANMethod):
+    """The GAN method with labels: same optimizers, conditional networks and losses."""
+
     def __init__(self, cfg, sample_shape: tuple[int, ...], image: bool, n_classes: int | None = None):
-        super().__init__()
+        super(GANMethod, self).__init__()  # networks are built here, not by GANMethod
         if not n_classes or n_classes < 2:
             raise GanforgeError("method cgan needs labelled data with at least 2 classes; data.source "
                                 f"{cfg.data.source} has {n_classes or 'no'} labels")
@@ -80,8 +77,3 @@ class ConditionalGANMethod(Method):
             Phase("G", "G", functools.partial(cond_generator_loss, kind=m.loss, acgan_weight=m.acgan_weight),
                   needs_data=False),
         ]
-
-    def optimizers(self) -> dict[str, OptimizerSpec]:
-        m = self.cfg.method
-        return {"D": OptimizerSpec(m.lr_d, (m.beta1, m.beta2)),
-                "G": OptimizerSpec(m.lr_g, (m.beta1, m.beta2))}

@@ -40,13 +40,17 @@ def discriminator_loss(models, batch: Batch, *, kind: str = "ns", r1_gamma: floa
     if gp_weight > 0:
         out["gp"] = gradient_penalty(D, batch.x, fake)
         out["loss"] = out["loss"] + gp_weight * out["gp"]
-    if kind in PROBABILISTIC:
-        out["D_x"] = torch.sigmoid(real_out.detach().float()).mean()
-        out["D_G_z"] = torch.sigmoid(fake_out.detach().float()).mean()
-    else:
-        out["D_out_real"] = real_out.detach().float().mean()
-        out["D_out_fake"] = fake_out.detach().float().mean()
+    out.update(d_output_stats(kind, real_out, fake_out))
     return out
+
+
+def d_output_stats(kind: str, real_out: torch.Tensor, fake_out: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Mean D(x) and D(G(z)): probabilities for the cross-entropy games (D_x, D_G_z), raw outputs
+    for the others (D_out_real, D_out_fake)."""
+    real_out, fake_out = real_out.detach().float(), fake_out.detach().float()
+    if kind in PROBABILISTIC:
+        return {"D_x": torch.sigmoid(real_out).mean(), "D_G_z": torch.sigmoid(fake_out).mean()}
+    return {"D_out_real": real_out.mean(), "D_out_fake": fake_out.mean()}
 
 
 def generator_loss(models, batch: Batch, *, kind: str) -> dict[str, torch.Tensor]:
