@@ -202,6 +202,38 @@ def cmd_summary(args) -> int:
     return 0
 
 
+def cmd_demo(args) -> int:
+    from ganforge.demos import invert_2d_classifier, invert_image_classifier, plot_inversion
+    from ganforge.metrics.features import load_extractor
+
+    if not 0 <= args.class_ <= 9:
+        raise GanforgeError(f"--class must be a digit 0..9, got {args.class_}")
+    image = invert_image_classifier(load_extractor("mnist-lenet", log=_err), args.class_, seed=args.seed)
+    toy = invert_2d_classifier(seed=args.seed)
+    gan_sample = None
+    if args.run:
+        from ganforge import api
+
+        run = api.load_run(args.run)
+        gan_sample = run.sample(1, seed=args.seed, label=args.class_ if run.n_classes else None)
+    plot_inversion(image, toy, args.output, gan_sample)
+    result = {"path": args.output, "class": args.class_, "image_start_prob": image["start_prob"],
+              "image_final_prob": image["final_prob"], "toy_start_prob": toy["start_prob"],
+              "toy_final_prob": toy["final_prob"], "toy_final_radius": toy["final_radius"],
+              "toy_distance_from_data": toy["distance_from_data"],
+              "toy_classifier_accuracy": toy["classifier_accuracy"]}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"MNIST classifier: noise pushed towards '{args.class_}' is now classified {args.class_} with "
+          f"p = {image['final_prob']:.3f} (from {image['start_prob']:.3f}), yet it looks like noise")
+    print(f"2-D classifier ({100 * toy['classifier_accuracy']:.1f}% accurate on the ring): a point at mode 0 "
+          f"pushed to maximise p(class 0) reaches p = {toy['final_prob']:.3f} at radius "
+          f"{toy['final_radius']:.1f}, {toy['distance_from_data']:.1f} away from any data (the data lie at radius 1)")
+    print(f"picture: {args.output}")
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     from ganforge import api
 
@@ -415,6 +447,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="conv:FILTERS:KERNEL[:stride=S][:pad=P], pool:KERNEL[:stride=S][:pad=P] or fc:UNITS")
     cv.add_argument("--json", action="store_true")
     cv.set_defaults(func=cmd_calc)
+
+    dm = sub.add_parser("demo", help="teaching demonstrations")
+    dmsub = dm.add_subparsers(dest="demo_command", required=True, metavar="NAME")
+    ci = dmsub.add_parser("classifier-inversion", help="why a classifier can't generate")
+    ci.add_argument("--class", dest="class_", type=int, default=7, help="digit to ask for (default 7)")
+    ci.add_argument("--run", default=None, help="a run to show a GAN sample beside (e.g. runs/cgan-mnist)")
+    ci.add_argument("--seed", type=int, default=0)
+    ci.add_argument("-o", "--output", default="classifier_inversion.png")
+    ci.add_argument("--json", action="store_true")
+    ci.set_defaults(func=cmd_demo)
 
     d = sub.add_parser("data", help="fetch and cache datasets")
     dsub = d.add_subparsers(dest="data_command", required=True, metavar="ACTION")
