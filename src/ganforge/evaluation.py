@@ -105,7 +105,6 @@ def evaluate_images(run, metrics=DEFAULT_IMAGE_METRICS, n: int = 10000, ref_spli
     """Draw ``n`` samples from a run, compare them with a reference split, and return the card."""
     import time
 
-    from ganforge import __version__
     from ganforge.errors import GanforgeError, did_you_mean
     from ganforge.metrics.features import DEFAULT_FOR_DATASET, load_extractor
 
@@ -144,14 +143,23 @@ def evaluate_images(run, metrics=DEFAULT_IMAGE_METRICS, n: int = 10000, ref_spli
         # Conditional run: how often the classifier agrees with the class asked for.
         results["conditional_accuracy"] = {"value": float((fake_probs.argmax(1) == labels).float().mean()),
                                            "n": n}
+    return evaluation_card(run, fx, n, seed, {"dataset": ref_dataset, "split": ref_split, "n": len(real_feats)},
+                           resize_policy, t0, results)
+
+
+def evaluation_card(run, fx, n: int, seed: int, reference: dict, resize: str, t0: float, metrics: dict) -> dict:
+    """The record of how a set of numbers was made: run, extractor, samples, reference, policy."""
+    import time
+
+    from ganforge import __version__
+
     return {
         "run": str(run.run_dir), "step": run.step, "checkpoint": run.checkpoint.name,
         "kimg": run.state["images_seen"] / 1000,
-        "extractor": {"name": name, "sha256": fx.sha256, "test_accuracy": fx.card.get("test_accuracy")},
+        "extractor": {"name": fx.name, "sha256": fx.sha256, "test_accuracy": fx.card.get("test_accuracy")},
         "generated": {"n": n, "seed": seed, "network": "G_ema" if "G_ema" in run.models else "G"},
-        "reference": {"dataset": ref_dataset, "split": ref_split, "n": len(real_feats)},
-        "resize": resize_policy, "ganforge_version": __version__,
-        "time_s": round(time.perf_counter() - t0, 2), "metrics": results,
+        "reference": reference, "resize": resize, "ganforge_version": __version__,
+        "time_s": round(time.perf_counter() - t0, 2), "metrics": metrics,
     }
 
 
@@ -206,7 +214,6 @@ def evaluate_stacked(run, n: int = 26000, seed: int = 0, log=print) -> dict:
     """Stacked MNIST: mnist-lenet reads each channel; count distinct 3-digit modes and KL."""
     import time
 
-    from ganforge import __version__
     from ganforge.metrics.distances import stacked_modes
     from ganforge.metrics.features import load_extractor
 
@@ -215,10 +222,6 @@ def evaluate_stacked(run, n: int = 26000, seed: int = 0, log=print) -> dict:
     images = run.sample(n, seed=seed)                      # (n, 3, 28, 28)
     digits = [fx.run(images[:, c:c + 1])[1].argmax(1) for c in range(3)]
     labels = digits[0] * 100 + digits[1] * 10 + digits[2]
-    return {"run": str(run.run_dir), "step": run.step, "checkpoint": run.checkpoint.name,
-            "kimg": run.state["images_seen"] / 1000,
-            "extractor": {"name": fx.name, "sha256": fx.sha256, "test_accuracy": fx.card.get("test_accuracy")},
-            "generated": {"n": n, "seed": seed, "network": "G_ema" if "G_ema" in run.models else "G"},
-            "reference": {"dataset": "stacked-mnist", "split": "uniform over 1000 modes", "n": 1000},
-            "resize": "none (each channel read as one MNIST digit)", "ganforge_version": __version__,
-            "time_s": round(time.perf_counter() - t0, 2), "metrics": {"modes": stacked_modes(labels)}}
+    return evaluation_card(run, fx, n, seed, {"dataset": "stacked-mnist", "split": "uniform over 1000 modes",
+                                              "n": 1000},
+                           "none (each channel read as one MNIST digit)", t0, {"modes": stacked_modes(labels)})

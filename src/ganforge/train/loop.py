@@ -7,6 +7,7 @@ checkpoints with exact resume, and the end-of-run report files.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -101,6 +102,14 @@ def generate(G: torch.nn.Module, z: torch.Tensor, y: torch.Tensor | None = None,
 
 def n_classes_of(dataset: Dataset) -> int | None:
     return None if dataset.y is None else int(dataset.y.max()) + 1
+
+
+@functools.cache
+def stat_name(phase: str, key: str) -> str:
+    """metrics.jsonl name of a loss output: 'loss' -> loss/D, 'real' -> loss/D_real, others as-is."""
+    if key == "loss":
+        return f"loss/{phase}"
+    return f"loss/{phase}_{key}" if key in ("real", "fake") else key
 
 
 def class_grid_latents(method: Method, rows: int, cols: int, seed: int, device) -> tuple:
@@ -253,8 +262,7 @@ def training_loop(run_dir: Path, cfg: Config, *, resume: bool = False, progress:
                         phase.after_step(trained)
                     # Accumulate statistics without a device sync.
                     for key, val in out.items():
-                        name = f"loss/{phase.name}" if key == "loss" else (
-                            f"loss/{phase.name}_{key}" if key in ("real", "fake") else key)
+                        name = stat_name(phase.name, key)
                         sums[name] += val.detach().float()
                         counts[name] += 1
             # Update EMA.
