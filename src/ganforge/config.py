@@ -100,6 +100,10 @@ class TrainConfig:
     eval_every_kimg: float = _opt(0.0, "evaluate every this many thousand real images (FID for MNIST-family "
                                   "data, mode statistics for 2-D data), logged to metrics.jsonl; 0 = never",
                                   min=0.0)
+    health: bool = _opt(True, "health monitor: D accuracy, the gradient reaching G, a sample-diversity probe at "
+                        "every log step, and plain-language alerts (vanishing gradient, mode collapse, ...)")
+    tensorboard: bool = _opt(False, "also log scalars and sample grids for TensorBoard under RUN/tensorboard "
+                             "(needs the tensorboard package: pip install 'ganforge[tensorboard]')")
 
 
 @dataclass
@@ -129,7 +133,7 @@ METHOD_DEFAULTS = {
 # Keys a resumed run may change: how long it trains and how it reports, never what it is.
 RESUMABLE_KEYS = {"train.steps", "train.device", "train.log_every", "train.sample_every",
                   "train.checkpoint_every", "train.keep_checkpoints", "train.eval_samples",
-                  "train.eval_every_kimg"}
+                  "train.eval_every_kimg", "train.health", "train.tensorboard"}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from ganforge.data import Batch
 from ganforge.errors import GanforgeError
+from ganforge.health.signals import probe_output_gradient
 from ganforge.losses.gan import D_LOSSES, G_LOSSES
 from ganforge.methods.base import Phase
 from ganforge.methods.gan import GANMethod, d_output_stats
@@ -47,7 +48,7 @@ def cond_generator_loss(models, batch: Batch, *, kind: str, acgan_weight: float)
     n, device = len(batch), batch.x.device
     y = _fake_labels(G, n, device)
     fake = G(torch.randn(n, G.z_dim, device=device), y)
-    out = {"loss": G_LOSSES[kind](D(fake, y))}
+    out = {"loss": G_LOSSES[kind](D(fake, y)), "G_out_grad": probe_output_gradient(fake)}
     if D.mode == "acgan":
         out["aux"] = F.cross_entropy(D.classify(fake), y)
         out["loss"] = out["loss"] + acgan_weight * out["aux"]

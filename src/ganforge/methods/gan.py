@@ -15,6 +15,7 @@ import functools
 import torch
 
 from ganforge.data import Batch
+from ganforge.health.signals import d_accuracy, probe_output_gradient
 from ganforge.losses.gan import D_LOSSES, G_LOSSES, clip_weights, gradient_penalty, r1_penalty
 from ganforge.methods.base import Method, OptimizerSpec, Phase
 from ganforge.models import build_models
@@ -46,18 +47,21 @@ def discriminator_loss(models, batch: Batch, *, kind: str = "ns", r1_gamma: floa
 
 def d_output_stats(kind: str, real_out: torch.Tensor, fake_out: torch.Tensor) -> dict[str, torch.Tensor]:
     """Mean D(x) and D(G(z)): probabilities for the cross-entropy games (D_x, D_G_z), raw outputs
-    for the others (D_out_real, D_out_fake)."""
+    for the others (D_out_real, D_out_fake); plus D's accuracy on real and fake (health signals)."""
     real_out, fake_out = real_out.detach().float(), fake_out.detach().float()
+    acc = d_accuracy(kind, real_out, fake_out)
     if kind in PROBABILISTIC:
-        return {"D_x": torch.sigmoid(real_out).mean(), "D_G_z": torch.sigmoid(fake_out).mean()}
-    return {"D_out_real": real_out.mean(), "D_out_fake": fake_out.mean()}
+        return {"D_x": torch.sigmoid(real_out).mean(), "D_G_z": torch.sigmoid(fake_out).mean(), **acc}
+    return {"D_out_real": real_out.mean(), "D_out_fake": fake_out.mean(), **acc}
 
 
 def generator_loss(models, batch: Batch, *, kind: str) -> dict[str, torch.Tensor]:
-    """The generator's loss on a fresh batch of fakes (``batch`` gives only size and device)."""
+    """The generator's loss on a fresh batch of fakes (``batch`` gives only size and device), and
+    G_out_grad, the per-sample gradient that reaches G's output through D (filled by backward)."""
     G, D = models["G"], models["D"]
     z = torch.randn(len(batch), G.z_dim, device=batch.x.device)
-    return {"loss": G_LOSSES[kind](D(G(z)))}
+    fake = G(z)
+    return {"loss": G_LOSSES[kind](D(fake)), "G_out_grad": probe_output_gradient(fake)}
 
 
 class GANMethod(Method):

@@ -13,7 +13,9 @@ def _fmt_time(seconds: float) -> str:
 
 def write_summary(run_dir: Path, cfg, rows: list[dict], final_samples: Path, evaluation: dict | None,
                   device) -> dict:
-    last = rows[-1] if rows else {}
+    training_rows = [r for r in rows if "time_s" in r]
+    last = training_rows[-1] if training_rows else {}
+    alerts = [r for r in rows if "alert" in r]
     summary = {
         "name": cfg.name, "step": last.get("step", 0), "kimg": last.get("kimg", 0.0),
         "time_s": last.get("time_s", 0.0), "device": str(device), "precision": cfg.train.precision,
@@ -21,6 +23,7 @@ def write_summary(run_dir: Path, cfg, rows: list[dict], final_samples: Path, eva
         "final": {k: last[k] for k in ("loss/D", "loss/G", "D_x", "D_G_z") if k in last},
         "samples": str(final_samples.relative_to(run_dir)),
         "evaluation": evaluation,
+        "alerts": [{k: a[k] for k in ("step", "alert", "message", "suggestion")} for a in alerts],
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     lines = [
@@ -38,7 +41,9 @@ def write_summary(run_dir: Path, cfg, rows: list[dict], final_samples: Path, eva
         lines.append(f"evaluation ({evaluation['n']} samples): {evaluation['modes']}/"
                      f"{evaluation['modes_total']} modes, {100 * evaluation['high_quality']:.1f}% "
                      f"high quality, reverse KL {evaluation['reverse_kl']:.3f}")
-    lines += [f"final samples: {summary['samples']}", "loss curves: loss_curves.png",
+    lines += [f"health alert at step {a['step']:,} ({a['alert']}): {a['message']}" for a in alerts] or [
+        "health: no alerts"]
+    lines += [f"final samples: {summary['samples']}", "loss curves: loss_curves.png", "report: report.html",
               "metrics per step: metrics.jsonl", f"resume: ganforge train --resume {run_dir}"]
     (run_dir / "summary.txt").write_text("\n".join(lines) + "\n")
     return summary

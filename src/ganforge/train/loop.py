@@ -30,6 +30,8 @@ from ganforge.train.ema import ema_beta, make_ema, update_ema
 
 N_FIXED_IMAGES = 64     # the fixed-noise grid, 8 x 8
 N_FIXED_POINTS = 2000   # generated points drawn in the 2-D picture
+N_PROBE_IMAGES = 128    # samples the health probe measures at every log step
+N_PROBE_POINTS = 512
 
 
 def select_device(name: str) -> torch.device:
@@ -225,6 +227,19 @@ def training_loop(run_dir: Path, cfg: Config, *, resume: bool = False, progress:
     eval_every = t.eval_every_kimg * 1000
     evals_done = int(images_seen // eval_every) if evaluator else 0
 
+    # Health: a sample probe on its own fixed latents, and the monitor (replaying the kept log on
+    # resume, so alerts already given are not given again).
+    probe = monitor = None
+    if t.health:
+        from ganforge.health import HealthMonitor, SampleProbe
+
+        n_probe = N_PROBE_IMAGES if dataset.is_image else N_PROBE_POINTS
+        probe = SampleProbe(dataset, method.latents(n_probe, torch.Generator().manual_seed(t.seed + 2)), log)
+        monitor = HealthMonitor(cfg.method.loss, t.log_every)
+        for old in read_metrics(run_dir) if resume else []:
+            monitor.update(old, replay=True)
+    board = open_tensorboard(run_dir) if t.tensorboard else None
+
     phases = method.phases()
     sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=device))
     counts: dict[str, int] = defaultdict(int)
@@ -273,6 +288,8 @@ def training_loop(run_dir: Path, cfg: Config, *, resume: bool = False, progress:
 
             # Log.
             if is_log_step:
+                # The health probe runs first, so img/s and time_s include its cost.
+                health = probe(trained[method.generator_name]) if probe is not None else {}
                 now = time.perf_counter()
                 row = {"step": step, "kimg": round(images_seen / 1000, 3)}
                 row.update({k: float(s) / counts[k] for k, s in sums.items()})
@@ -281,11 +298,23 @@ def training_loop(run_dir: Path, cfg: Config, *, resume: bool = False, progress:
                 elapsed_s += now - last_log_time
                 row["img_per_s"] = round(ips, 1)
                 row["time_s"] = round(elapsed_s, 2)
+                row.update(health)
+                metrics.write(row)
+                if board is not None:
+                    board.scalars(row)
+                alerts = monitor.update(row) if monitor is not None else []
+                for alert in alerts:
+                    metrics.write(alert.row())
+                    bar.clear()
+                    log(f"ganforge: {alert.text()}")
+                    if board is not None:
+                        board.text(alert)
                 bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
                 if bad:
+                    bar.close()
+                    write_report_quietly(run_dir, log)
                     raise GanforgeError(f"training diverged: {bad[0]} is {row[bad[0]]} at step {step}; "
-                                        "lower the learning rates or try method.loss=ns")
-                metrics.write(row)
+                                        "lower the learning rates or try method.loss=ns (see report.html)")
                 bar.set_postfix_str(f"{ips:,.0f} img/s  L_D {row.get('loss/D', 0):.3f}  "
                                     f"L_G {row.get('loss/G', 0):.3f}", refresh=False)
                 sums.clear()
@@ -302,7 +331,9 @@ def training_loop(run_dir: Path, cfg: Config, *, resume: bool = False, progress:
 
             # Samples and checkpoints.
             if t.sample_every and step % t.sample_every == 0 and step < t.steps:
-                save_samples(step)
+                grid = save_samples(step)
+                if board is not None:
+                    board.image(grid, step)
             if t.checkpoint_every and step % t.checkpoint_every == 0 and step < t.steps:
                 save_checkpoint(step)
                 plot_training_curves(read_metrics(run_dir), run_dir / "loss_curves.png")  # a look mid-run
@@ -317,10 +348,58 @@ def training_loop(run_dir: Path, cfg: Config, *, resume: bool = False, progress:
     # Finish: checkpoint, samples, plots, evaluation and summary.
     save_checkpoint(step)
     final_samples = save_samples(step)
-    return finish_run(run_dir, cfg, models, dataset, device, final_samples)
+    if board is not None:
+        board.image(final_samples, step)
+        board.close()
+    return finish_run(run_dir, cfg, models, dataset, device, final_samples, log)
 
 
-def finish_run(run_dir: Path, cfg: Config, models: dict, dataset: Dataset, device, final_samples: Path) -> dict:
+def write_report_quietly(run_dir: Path, log=print) -> Path | None:
+    """report.html for the run; a failure to draw it never costs the training run."""
+    from ganforge.report.html import write_report
+
+    try:
+        return write_report(run_dir)
+    except Exception as e:  # noqa: BLE001 - the run's files are complete; only the report is missing
+        log(f"note: report.html was not written ({type(e).__name__}: {e}); try `ganforge report {run_dir}`")
+        return None
+
+
+class TensorBoardLog:
+    """Scalars, sample grids and alerts for TensorBoard, in RUN/tensorboard (x axis: step)."""
+
+    def __init__(self, writer):
+        self.writer = writer
+
+    def scalars(self, row: dict) -> None:
+        for key, value in row.items():
+            if key not in ("step",) and isinstance(value, (int, float)):
+                self.writer.add_scalar(key, value, row["step"])
+
+    def image(self, png: Path, step: int) -> None:
+        from PIL import Image
+
+        pixels = np.asarray(Image.open(png).convert("RGB"))
+        self.writer.add_image("samples", pixels, step, dataformats="HWC")
+
+    def text(self, alert) -> None:
+        self.writer.add_text(f"alerts/{alert.kind}", alert.text(), alert.step)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def open_tensorboard(run_dir: Path) -> TensorBoardLog:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise GanforgeError("train.tensorboard=true needs the tensorboard package; install it with "
+                            "pip install 'ganforge[tensorboard]' or set train.tensorboard=false") from None
+    return TensorBoardLog(SummaryWriter(str(Path(run_dir) / "tensorboard")))
+
+
+def finish_run(run_dir: Path, cfg: Config, models: dict, dataset: Dataset, device, final_samples: Path,
+               log=print) -> dict:
     from ganforge.report.summary import write_summary
 
     rows = read_metrics(run_dir)
@@ -332,4 +411,6 @@ def finish_run(run_dir: Path, cfg: Config, models: dict, dataset: Dataset, devic
         evaluation = evaluate_points(sampling_generator(models), dataset, cfg.train.eval_samples,
                                      seed=0, device=device)
         (run_dir / "eval.json").write_text(json.dumps(evaluation, indent=2))
-    return write_summary(run_dir, cfg, rows, final_samples, evaluation, device)
+    summary = write_summary(run_dir, cfg, rows, final_samples, evaluation, device)
+    write_report_quietly(run_dir, log)
+    return summary

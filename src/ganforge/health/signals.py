@@ -1,0 +1,116 @@
+"""Health signals: cheap measurements of how the game is going, logged with every metrics row.
+
+Two kinds:
+
+* per-step tensors computed inside the loss functions with no device sync (the loop averages
+  them over the log interval): discriminator accuracy on real and fake (:func:`d_accuracy`) and
+  the size of the gradient that reaches the generator's output through D
+  (:func:`probe_output_gradient`);
+* a sample probe run by the loop at log steps (:class:`SampleProbe`): the diversity of a fixed
+  batch of generated samples relative to real data, the class histogram when a classifier for
+  the data exists, and the modes reached for 2-D mixtures.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ganforge.data import Dataset
+
+#: decision threshold on D's raw output, per game: above it, D says "real"
+DECISION_THRESHOLD = {"ns": 0.0, "mm": 0.0, "hinge": 0.0, "lsgan": 0.5}
+
+
+def d_accuracy(kind: str, real_out: torch.Tensor, fake_out: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Fraction of real samples D calls real and of fakes it calls fake.
+
+    For the cross-entropy games D(x) > 0.5 means "real", i.e. logit > 0; hinge uses sign(D(x)) and
+    least squares the midpoint of its targets 0 and 1. The Wasserstein critic has no decision
+    threshold, so it gets no accuracy.
+    """
+    if kind not in DECISION_THRESHOLD:
+        return {}
+    t = DECISION_THRESHOLD[kind]
+    return {"D_acc_real": (real_out.detach() > t).float().mean(),
+            "D_acc_fake": (fake_out.detach() <= t).float().mean()}
+
+
+def probe_output_gradient(x: torch.Tensor) -> torch.Tensor:
+    """A scalar that, after ``backward()``, holds mean_i ||dl_i / dx_i||: the gradient of the
+    per-sample generator loss l_i at the generator's output x_i (x: (B, ...)).
+
+    This is the signal that reaches G through D. With the saturating loss log(1 - D(G(z))) it is
+    D(G(z)) * ||dlogit/dx||, which vanishes when D confidently rejects the fakes. The batch loss
+    is the mean of l_i, so each sample's gradient is B times what autograd delivers.
+    """
+    buffer = torch.zeros((), device=x.device)
+    if x.requires_grad:
+        def record(grad: torch.Tensor) -> None:  # returns None: the gradient passes unchanged
+            buffer.copy_(grad.detach().float().flatten(1).norm(dim=1).mean() * len(grad))
+
+        x.register_hook(record)
+    return buffer
+
+
+class SampleProbe:
+    """Measures a fixed batch of generated samples at log steps.
+
+    diversity: mean pairwise distance of generated samples divided by that of a real batch of
+    the same size, in the features of the dataset's classifier when one is trained (else in
+    pixels, or in the plane for 2-D points); about 1 for a healthy generator, near 0 when all
+    samples look alike. classes_seen / top_class: the classifier's class histogram (number of
+    classes among the samples, largest class share). modes: the 2-D mixture modes reached by
+    high-quality samples.
+    """
+
+    def __init__(self, dataset: Dataset, latents: torch.Tensor, log=print):
+        self.dataset, self.latents = dataset, latents
+        self.extractor = None
+        if dataset.is_image:
+            from ganforge.metrics.features import DEFAULT_FOR_DATASET, load_extractor
+
+            source = dataset.info.get("source")
+            if source in DEFAULT_FOR_DATASET and DEFAULT_FOR_DATASET[source] != "inception":
+                try:  # a probe never trains an extractor; it uses one that is already there
+                    self.extractor = load_extractor(DEFAULT_FOR_DATASET[source], train_if_missing=False)
+                except Exception:  # noqa: BLE001 - missing or damaged: fall back to pixels
+                    self.extractor = None
+                if self.extractor is not None and tuple(dataset.sample_shape) != self.extractor.spec.input_shape:
+                    self.extractor = None  # e.g. MNIST resized to 32x32: pixels, not a resized guess
+        pick = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(12345))[:len(latents)]
+        real = dataset.x[pick].cpu()
+        real = real.float() / 127.5 - 1 if real.dtype == torch.uint8 else real.float()  # images: [-1, 1]
+        self.real_spread = float(_mean_pairwise_distance(self._features(real)[0]))
+
+    def _features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.extractor is not None:
+            return self.extractor.run(x)
+        return x.flatten(1).float(), None
+
+    @torch.no_grad()
+    def __call__(self, G: torch.nn.Module) -> dict[str, float]:
+        from ganforge.train.loop import generate
+
+        fake = generate(G, self.latents.to(next(G.parameters()).device))
+        if not torch.isfinite(fake).all():
+            return {"health/diversity": float("nan")}
+        feats, probs = self._features(fake)
+        out = {"health/diversity": round(float(_mean_pairwise_distance(feats)) / max(self.real_spread, 1e-12), 4)}
+        if probs is not None:
+            hist = torch.bincount(probs.argmax(1), minlength=probs.shape[1])
+            out["health/classes_seen"] = int((hist > 0).sum())
+            out["health/top_class"] = round(float(hist.max()) / len(fake), 4)
+        if "means" in self.dataset.info:
+            from ganforge.metrics.toy2d import mode_statistics
+
+            stats = mode_statistics(fake, torch.tensor(self.dataset.info["means"]),
+                                    torch.tensor(self.dataset.info["stds"]))
+            out["health/modes"] = stats["modes"]
+        return out
+
+
+def _mean_pairwise_distance(x: torch.Tensor) -> torch.Tensor:
+    """Mean Euclidean distance over all pairs i != j of the rows of x (N, D)."""
+    d = torch.cdist(x.double(), x.double())
+    n = len(x)
+    return d.sum() / max(n * (n - 1), 1)

@@ -1,0 +1,233 @@
+"""report.html: one self-contained page about a run (no network, no scripts, images embedded).
+
+Sections: the headline numbers, the health alerts with their evidence, charts of the training
+signals (losses, D outputs, D accuracy, gradient norms, sample diversity, evaluation metrics;
+alert steps marked on each), the fixed-noise samples over time (for 2-D runs: the points over
+D's heat map), evaluation cards, and the resolved config.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from ganforge.report.plots import read_metrics  # noqa: E402
+
+MAX_SAMPLE_GRIDS = 12
+
+#: (chart id, title, y label, [(metric key, legend label)], log scale, y limits)
+CHARTS = [
+    ("losses", "Losses", "loss", [("loss/D", "discriminator L_D"), ("loss/G", "generator L_G")], False, None),
+    ("d-outputs", "Discriminator outputs", "mean D output",
+     [("D_x", "D(x), real"), ("D_G_z", "D(G(z)), fake"), ("D_out_real", "D(x), real (raw)"),
+      ("D_out_fake", "D(G(z)), fake (raw)")], False, None),
+    ("d-accuracy", "Discriminator accuracy", "fraction correct",
+     [("D_acc_real", "on real"), ("D_acc_fake", "on fake")], False, (-0.02, 1.02)),
+    ("gradients", "Gradient norms", "L2 norm (log scale)",
+     [("grad_norm/D", "D weights"), ("grad_norm/G", "G weights"),
+      ("G_out_grad", "reaching G's output through D (per sample)")], True, None),
+    ("diversity", "Sample diversity (health probe)", "generated spread / real spread",
+     [("health/diversity", "diversity"), ("health/top_class", "largest class share")], False, (0, None)),
+    ("modes", "Mixture modes reached (health probe)", "modes", [("health/modes", "modes reached")], False,
+     (0, None)),
+    ("evaluation", "Evaluation during training", "value",
+     [("eval/fid", "FID (classifier features)"), ("eval/precision", "precision"), ("eval/recall", "recall"),
+      ("eval/modes", "modes captured"), ("eval/high_quality", "high-quality fraction")], False, None),
+]
+
+STYLE = """
+body { font: 15px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1100px; padding: 1em 2em; color: #222; }
+h1 { margin-bottom: 0.1em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 1.6em; }
+.sub { color: #666; margin-top: 0; }
+table { border-collapse: collapse; } td, th { padding: 0.25em 0.8em; border-bottom: 1px solid #eee; text-align: left; }
+.alert { border-left: 5px solid #d33; background: #fff4f4; padding: 0.6em 1em; margin: 0.6em 0; }
+.alert .kind { font-weight: bold; color: #b00; }
+.ok { border-left: 5px solid #2a2; background: #f3fbf3; padding: 0.6em 1em; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(480px, 1fr)); gap: 1em; }
+figure { margin: 0; } figure img { width: 100%; border: 1px solid #eee; }
+figcaption { color: #555; font-size: 0.9em; }
+.samples { display: grid; grid-template-columns: repeat(auto-fill, minmax(240px, 1fr)); gap: 0.8em; }
+pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
+"""
+
+
+def write_report(run_dir: Path, out: Path | None = None) -> Path:
+    """Write RUN/report.html (or ``out``) from the run's files and return its path."""
+    from ganforge.errors import GanforgeError
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").exists():
+        raise GanforgeError(f"{run_dir} is not a ganforge run (no config.json); pass the folder that "
+                            "`ganforge train` wrote")
+    config = json.loads((run_dir / "config.json").read_text())
+    rows = read_metrics(run_dir)
+    training = [r for r in rows if "loss/D" in r or "loss/G" in r]
+    alerts = [r for r in rows if "alert" in r]
+    summary = _read_json(run_dir / "summary.json") or {}
+    out = Path(out) if out else run_dir / "report.html"
+
+    parts = [f"<h1>{_e(config.get('name', run_dir.name))}</h1>",
+             f"<p class='sub'>{_e(_headline(config, training, summary))}</p>"]
+    parts += _alerts_section(alerts)
+    parts.append("<h2>Training signals</h2><div class='charts'>")
+    for chart in CHARTS:
+        png = _chart(training, rows, alerts, *chart[1:])
+        if png is not None:
+            parts.append(_figure(png, chart[1], f"chart-{chart[0]}", _chart_caption(chart[0])))
+    parts.append("</div>")
+    parts += _samples_section(run_dir, config)
+    parts += _evaluation_section(run_dir, summary)
+    parts.append("<h2>Configuration</h2><pre>" + _e(json.dumps(config, indent=2)) + "</pre>")
+    page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            f"<title>ganforge report: {_e(config.get('name', ''))}</title><style>{STYLE}</style></head><body>"
+            + "\n".join(parts) + "</body></html>\n")
+    tmp = out.with_suffix(".html.tmp")
+    tmp.write_text(page)
+    tmp.replace(out)
+    return out
+
+
+def _headline(config: dict, training: list[dict], summary: dict) -> str:
+    m, d = config.get("method", {}), config.get("data", {})
+    last = training[-1] if training else {}
+    bits = [f"{m.get('name')} ({m.get('loss')} loss), {config.get('model', {}).get('arch')} on {d.get('source')}",
+            f"{last.get('step', 0):,} steps, {last.get('kimg', 0):.1f} kimg"]
+    if summary.get("time_s"):
+        bits.append(f"{summary['time_s'] / 60:.1f} min on {summary.get('device')} "
+                    f"({summary.get('img_per_s') or 0:,.0f} img/s)")
+    return "; ".join(bits)
+
+
+def _alerts_section(alerts: list[dict]) -> list[str]:
+    parts = ["<h2>Health</h2>"]
+    if not alerts:
+        parts.append("<div class='ok' id='no-alerts'>No alerts: the discriminator never won outright, the "
+                     "gradient reaching the generator held up, samples stayed diverse and every value "
+                     "stayed finite.</div>")
+    for a in alerts:
+        parts.append(f"<div class='alert' data-alert='{_e(a['alert'])}'><span class='kind'>{_e(a['alert'])}</span> "
+                     f"at step {a['step']:,} ({a.get('kimg', 0):.1f} kimg)<br>{_e(a['message'])}<br>"
+                     f"<em>{_e(a['suggestion'])}</em></div>")
+    return parts
+
+
+def _chart_caption(chart_id: str) -> str:
+    return {
+        "losses": "Healthy: both losses level off and stay bounded. L_D near 0 means D wins outright.",
+        "d-outputs": "Healthy BCE games: D(x) a little above 0.5, D(G(z)) a little below. D(G(z)) near 0 "
+                     "for long: D wins and (with the saturating loss) G's gradient vanishes.",
+        "d-accuracy": "D's accuracy near 100% on fakes for long means G is not fooling it at all.",
+        "gradients": "The gradient reaching G through D falling by orders of magnitude is the vanishing "
+                     "gradient; a sudden jump upwards is divergence.",
+        "diversity": "Spread of a fixed batch of samples relative to real data (classifier features where "
+                     "one is trained). Near 0, or one class taking most samples: mode collapse.",
+        "modes": "Modes of the 2-D mixture reached by high-quality samples of the probe batch; a fall is "
+                 "mode collapse (or mode hopping).",
+        "evaluation": "Metrics measured during training (train.eval_every_kimg).",
+    }[chart_id]
+
+
+def _chart(training, rows, alerts, title, ylabel, series, log_scale, ylim) -> bytes | None:
+    source = [r for r in rows if any(k.startswith("eval/") for k in r)] if title.startswith("Evaluation") else training
+    present = [(k, label) for k, label in series if any(k in r for r in source)]
+    if not present:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    for key, label in present:
+        pts = [(r["kimg"], r[key]) for r in source if key in r and r[key] is not None]
+        if log_scale:
+            pts = [(x, y) for x, y in pts if y > 0]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), label=label, marker="o" if len(pts) < 15 else None, ms=3)
+    for a in alerts:
+        ax.axvline(a.get("kimg", 0), color="#d33", lw=1, ls=":")
+    if alerts:
+        ax.plot([], [], color="#d33", lw=1, ls=":", label="alert")
+    if log_scale:
+        ax.set_yscale("log")
+    if ylim:
+        ax.set_ylim(*ylim)
+    ax.set_title(title)
+    ax.set_xlabel("thousands of real images seen (kimg)")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _samples_section(run_dir: Path, config: dict) -> list[str]:
+    grids = sorted((run_dir / "samples").glob("step_*.png"))
+    if not grids:
+        return []
+    if len(grids) > MAX_SAMPLE_GRIDS:  # evenly spaced, always keeping the first and the last
+        idx = {round(i * (len(grids) - 1) / (MAX_SAMPLE_GRIDS - 1)) for i in range(MAX_SAMPLE_GRIDS)}
+        grids = [grids[i] for i in sorted(idx)]
+    two_d = config.get("data", {}).get("source", "").startswith("toy")
+    what = ("generated points (orange) and real points (blue) over D's output" if two_d
+            else "the same fixed noise at every step")
+    parts = [f"<h2>Samples over time</h2><p>{_e(what)}.</p><div class='samples' id='samples'>"]
+    for g in grids:
+        step = int(g.stem.split("_")[1])
+        parts.append(_figure(g.read_bytes(), f"step {step:,}", f"samples-{step}", f"step {step:,}"))
+    parts.append("</div>")
+    return parts
+
+
+def _evaluation_section(run_dir: Path, summary: dict) -> list[str]:
+    cards = sorted((run_dir / "eval").glob("card_step_*.json")) if (run_dir / "eval").exists() else []
+    rows = []
+    if summary.get("evaluation"):
+        e = summary["evaluation"]
+        rows.append(("end of training (2-D modes)",
+                     f"{e['modes']}/{e['modes_total']} modes, {100 * e['high_quality']:.1f}% high quality, "
+                     f"reverse KL {e['reverse_kl']:.3f} ({e['n']} samples)"))
+    for path in cards:
+        card = _read_json(path) or {}
+        metrics = card.get("metrics") or card.get("modes") or {}
+        rows.append((f"step {card.get('step', '?'):,}" if isinstance(card.get("step"), int) else path.name,
+                     _flatten_metrics(metrics) + (f" (extractor {card['extractor']['name']}, "
+                                                  f"{card['generated']['n']} samples)" if "extractor" in card else "")))
+    if not rows:
+        return []
+    return (["<h2>Evaluation</h2><table id='evaluation'><tr><th>when</th><th>result</th></tr>"]
+            + [f"<tr><td>{_e(a)}</td><td>{_e(b)}</td></tr>" for a, b in rows] + ["</table>"])
+
+
+def _flatten_metrics(metrics: dict) -> str:
+    bits = []
+    for name, value in metrics.items():
+        if isinstance(value, dict):
+            inner = {k: v for k, v in value.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            bits.append(f"{name}: " + ", ".join(f"{k} {v:.4g}" for k, v in list(inner.items())[:4]))
+        elif isinstance(value, (int, float)):
+            bits.append(f"{name} {value:.4g}")
+    return "; ".join(bits)
+
+
+def _figure(png: bytes, alt: str, element_id: str, caption: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return (f"<figure id='{_e(element_id)}'><img alt='{_e(alt)}' src='data:image/png;base64,{data}'>"
+            f"<figcaption>{_e(caption)}</figcaption></figure>")
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _e(text) -> str:
+    return html.escape(str(text), quote=True)
