@@ -127,6 +127,9 @@ class Run:
 
         if n < 1:
             raise GanforgeError(f"number of samples must be at least 1, got {n}")
+        if not self.method.has_prior:
+            raise GanforgeError(f"{self.run_dir} is an autoencoder (method ae): it learns no distribution of "
+                                "codes to sample from; train a VAE (method.name=vae), or use `ganforge reconstruct`")
         if truncation is not None and truncation <= 0:
             raise GanforgeError(f"--truncation must be positive (e.g. 0.7), got {truncation}")
         y = self.labels(n, label)

@@ -41,6 +41,10 @@ class DataConfig:
     toy_means: list = _opt([], "toy-mixture: list of [x, y] means")
     toy_stds: list = _opt([], "toy-mixture: one std per mean (or a single std for all)")
     toy_points: int = _opt(200_000, "how many points a toy dataset holds", min=100)
+    classes: list = _opt([], "keep only images with these labels (e.g. [3] for one-class anomaly detection); "
+                         "empty keeps all")
+    holdout: float = _opt(0.0, "fraction of the split held out of training (seeded), e.g. to calibrate an "
+                          "anomaly threshold on normal images the model never saw", min=0.0, max=0.9)
 
 
 @dataclass
@@ -59,6 +63,11 @@ class ModelConfig:
                         min=1)
     g_depth: int = _opt(3, "MLP generator hidden layers", min=1, max=16)
     d_depth: int = _opt(3, "MLP discriminator hidden layers", min=1, max=16)
+    ae_width: int = _opt(32, "ae/vae: conv channels of the first encoder layer, or MLP hidden units", min=1)
+    ae_depth: int = _opt(2, "ae/vae with model.arch=mlp: hidden layers of encoder and decoder", min=1, max=16)
+    likelihood: str = _opt("bernoulli", "ae/vae decoder p(x|z): bernoulli (pixels as probabilities; binary "
+                           "cross-entropy) or gaussian (mean in [-1, 1], one learned sigma)",
+                           choices=["bernoulli", "gaussian"])
 
 
 @dataclass
@@ -78,6 +87,14 @@ class MethodConfig:
                                min=0.0)
     gp_weight: float = _opt(10.0, "lambda of the gradient penalty (method wgan-gp)", min=0.0)
     clip: float = _opt(0.01, "weight clipping bound c for the critic (method wgan)", min=0.0)
+    lr: float = _opt(1e-3, "ae/vae: Adam learning rate of encoder and decoder", min=0.0, max=1.0)
+    beta: float = _opt(1.0, "vae: weight of the KL term (beta-VAE; 1 gives the ELBO)", min=0.0)
+    kl_warmup_kimg: float = _opt(0.0, "vae: ramp the KL weight from 0 to beta over this many thousand images",
+                                 min=0.0)
+    binarize: bool = _opt(False, "ae/vae with a bernoulli decoder: train on dynamically binarised images (each "
+                          "pixel drawn as 0/1 with its grey level as probability, afresh every batch)")
+    perceptual_weight: float = _opt(0.0, "ae/vae: add this weight x squared distance between the dataset "
+                                    "classifier's features of input and reconstruction", min=0.0)
     ema_halflife_kimg: float = _opt(0.0, "half-life of the generator EMA in thousands of "
                                     "images; 0 disables it", min=0.0)
 

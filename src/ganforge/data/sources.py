@@ -352,8 +352,36 @@ def stacked_mnist(split: str, log: Callable[[str], None] = print) -> Dataset:
     return Dataset(f"stacked-mnist-{split}", x, y, {"source": "stacked-mnist", "split": split})
 
 
-def load_dataset(cfg, log: Callable[[str], None] = print) -> Dataset:
-    """Build the training :class:`Dataset` described by a :class:`~ganforge.config.DataConfig`."""
+def load_dataset(cfg, log: Callable[[str], None] = print, part: str = "train") -> Dataset:
+    """Build the training :class:`Dataset` described by a :class:`~ganforge.config.DataConfig`.
+
+    ``data.classes`` keeps only those labels; ``data.holdout`` sets aside a seeded fraction of
+    what remains: ``part="train"`` returns the rest (what training sees), ``part="holdout"`` the
+    fraction set aside (e.g. to calibrate an anomaly threshold on unseen normal images).
+    """
+    ds = _load_source(cfg, log)
+    if cfg.classes:
+        if ds.y is None:
+            raise GanforgeError(f"data.classes needs labelled data; {cfg.source} has no labels (for a folder, "
+                                "put each class in a sub-folder)")
+        keep = torch.isin(ds.y, torch.tensor([int(c) for c in cfg.classes]))
+        if not keep.any():
+            raise GanforgeError(f"data.classes={list(cfg.classes)} selects no images of {cfg.source}; labels run "
+                                f"from {int(ds.y.min())} to {int(ds.y.max())}")
+        ds = Dataset(ds.name, ds.x[keep], ds.y[keep], {**ds.info, "classes_kept": [int(c) for c in cfg.classes]})
+    if cfg.holdout > 0 or part != "train":
+        order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(2024))
+        n_held = int(round(cfg.holdout * len(ds)))
+        idx = order[:n_held] if part == "holdout" else order[n_held:]
+        if len(idx) == 0:
+            raise GanforgeError(f"data.holdout={cfg.holdout} leaves no {part} images out of {len(ds)}; "
+                                "choose a fraction between 0.05 and 0.5")
+        idx = idx.sort().values
+        ds = Dataset(ds.name, ds.x[idx], None if ds.y is None else ds.y[idx], {**ds.info, "part": part})
+    return ds
+
+
+def _load_source(cfg, log: Callable[[str], None]) -> Dataset:
     src = cfg.source
     if src not in SOURCES:
         raise GanforgeError(f"unknown data.source '{src}'{did_you_mean(src, SOURCES)}; sources: "

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from ganforge.errors import GanforgeError, did_you_mean
+from ganforge.methods.autoencoder import AutoencoderMethod, VAEMethod
 from ganforge.methods.base import Method, OptimizerSpec, Phase
 from ganforge.methods.cgan import ConditionalGANMethod
 from ganforge.methods.gan import GANMethod
 
-METHODS = {"gan": GANMethod, "wgan-gp": GANMethod, "wgan": GANMethod, "cgan": ConditionalGANMethod}
+METHODS = {"gan": GANMethod, "wgan-gp": GANMethod, "wgan": GANMethod, "cgan": ConditionalGANMethod,
+           "ae": AutoencoderMethod, "vae": VAEMethod}
 
 
 def build_method(cfg, sample_shape: tuple[int, ...], image: bool, n_classes: int | None = None) -> Method:

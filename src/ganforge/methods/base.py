@@ -38,8 +38,11 @@ class Phase:
 
 @dataclass(frozen=True)
 class OptimizerSpec:
+    """Adam settings of one optimizer; ``networks`` it updates (default: the network of its name)."""
+
     lr: float
     betas: tuple[float, float]
+    networks: tuple[str, ...] = ()
 
 
 class Method:
@@ -47,6 +50,10 @@ class Method:
 
     #: the network whose weights an EMA copy tracks and that ``sample`` uses
     generator_name = "G"
+    #: whether latents drawn from N(0, I) mean anything to the generator (not for an autoencoder)
+    has_prior = True
+    #: thousands of images seen so far; the loop sets it before every iteration (for schedules)
+    images_seen = 0
 
     def __init__(self):
         self.models: dict[str, nn.Module] = {}

@@ -25,7 +25,10 @@ MAX_SAMPLE_GRIDS = 12
 
 #: (chart id, title, y label, [(metric key, legend label)], log scale, y limits)
 CHARTS = [
-    ("losses", "Losses", "loss", [("loss/D", "discriminator L_D"), ("loss/G", "generator L_G")], False, None),
+    ("losses", "Losses", "loss", [("loss/D", "discriminator L_D"), ("loss/G", "generator L_G"),
+                                  ("loss/AE", "autoencoder loss")], False, None),
+    ("elbo", "Autoencoder terms", "nats per image", [("neg_elbo", "-ELBO"), ("recon", "reconstruction"),
+                                                      ("kl", "KL"), ("perceptual", "perceptual")], False, None),
     ("d-outputs", "Discriminator outputs", "mean D output",
      [("D_x", "D(x), real"), ("D_G_z", "D(G(z)), fake"), ("D_out_real", "D(x), real (raw)"),
       ("D_out_fake", "D(G(z)), fake (raw)")], False, None),
@@ -69,7 +72,7 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
                             "`ganforge train` wrote")
     config = json.loads((run_dir / "config.json").read_text())
     rows = read_metrics(run_dir)
-    training = [r for r in rows if "loss/D" in r or "loss/G" in r]
+    training = [r for r in rows if "time_s" in r]
     alerts = [r for r in rows if "alert" in r]
     summary = _read_json(run_dir / "summary.json") or {}
     out = Path(out) if out else run_dir / "report.html"
@@ -98,7 +101,9 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
 def _headline(config: dict, training: list[dict], summary: dict) -> str:
     m, d = config.get("method", {}), config.get("data", {})
     last = training[-1] if training else {}
-    bits = [f"{m.get('name')} ({m.get('loss')} loss), {config.get('model', {}).get('arch')} on {d.get('source')}",
+    objective = (f"{config.get('model', {}).get('likelihood')} decoder" if m.get("name") in ("ae", "vae")
+                 else f"{m.get('loss')} loss")
+    bits = [f"{m.get('name')} ({objective}), {config.get('model', {}).get('arch')} on {d.get('source')}",
             f"{last.get('step', 0):,} steps, {last.get('kimg', 0):.1f} kimg"]
     if summary.get("time_s"):
         bits.append(f"{summary['time_s'] / 60:.1f} min on {summary.get('device')} "
@@ -122,6 +127,8 @@ def _alerts_section(alerts: list[dict]) -> list[str]:
 def _chart_caption(chart_id: str) -> str:
     return {
         "losses": "Healthy: both losses level off and stay bounded. L_D near 0 means D wins outright.",
+        "elbo": "The reconstruction term -log p(x|z) and the KL of the posterior from the prior; their sum "
+                "is -ELBO, an upper bound on -log p(x).",
         "d-outputs": "Healthy BCE games: D(x) a little above 0.5, D(G(z)) a little below. D(G(z)) near 0 "
                      "for long: D wins and (with the saturating loss) G's gradient vanishes.",
         "d-accuracy": "D's accuracy near 100% on fakes for long means G is not fooling it at all.",

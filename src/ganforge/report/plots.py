@@ -22,6 +22,8 @@ def read_metrics(run_dir: Path) -> list[dict]:
 def plot_training_curves(rows: list[dict], path: Path) -> Path | None:
     """Losses (top) and mean D(x), D(G(z)) (bottom) against thousands of images seen."""
     evals = [r for r in rows if "eval/fid" in r or "eval/modes" in r]
+    if any("loss/AE" in r for r in rows):
+        return plot_autoencoder_curves([r for r in rows if "loss/AE" in r], path)
     rows = [r for r in rows if "loss/D" in r]
     if not rows:
         return None
@@ -51,6 +53,24 @@ def plot_training_curves(rows: list[dict], path: Path) -> Path | None:
         axes[2].set_ylabel(label)
         axes[2].grid(alpha=0.3)
     axes[-1].set_xlabel("thousands of real images seen (kimg)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_autoencoder_curves(rows: list[dict], path: Path) -> Path:
+    """Reconstruction term, KL and negative ELBO (nats per image) against kimg."""
+    kimg = [r["kimg"] for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key, label in (("neg_elbo", "-ELBO (KL weight 1)"), ("recon", "reconstruction -log p(x|z)"),
+                       ("kl", "KL(q(z|x) || p(z))"), ("perceptual", "perceptual term")):
+        if key in rows[-1]:
+            ax.plot(kimg, [r.get(key) for r in rows], label=label)
+    ax.set_ylabel("nats per image")
+    ax.set_xlabel("thousands of real images seen (kimg)")
+    ax.legend()
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

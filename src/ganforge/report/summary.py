@@ -11,6 +11,12 @@ def _fmt_time(seconds: float) -> str:
     return f"{m}m{s:02d}s" if m else f"{s}s"
 
 
+def _objective(cfg) -> str:
+    if cfg.method.name in ("ae", "vae"):
+        return f"{cfg.model.likelihood} decoder" + (f", beta {cfg.method.beta:g}" if cfg.method.name == "vae" else "")
+    return f"loss {cfg.method.loss}"
+
+
 def write_summary(run_dir: Path, cfg, rows: list[dict], final_samples: Path, evaluation: dict | None,
                   device) -> dict:
     training_rows = [r for r in rows if "time_s" in r]
@@ -20,15 +26,16 @@ def write_summary(run_dir: Path, cfg, rows: list[dict], final_samples: Path, eva
         "name": cfg.name, "step": last.get("step", 0), "kimg": last.get("kimg", 0.0),
         "time_s": last.get("time_s", 0.0), "device": str(device), "precision": cfg.train.precision,
         "img_per_s": (round(last.get("kimg", 0) * 1000 / last["time_s"], 1) if last.get("time_s") else None),
-        "final": {k: last[k] for k in ("loss/D", "loss/G", "D_x", "D_G_z") if k in last},
+        "final": {k: last[k] for k in ("loss/D", "loss/G", "D_x", "D_G_z", "loss/AE", "recon", "kl", "neg_elbo")
+                  if k in last},
         "samples": str(final_samples.relative_to(run_dir)),
         "evaluation": evaluation,
         "alerts": [{k: a[k] for k in ("step", "alert", "message", "suggestion")} for a in alerts],
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     lines = [
-        f"ganforge run '{cfg.name}' ({cfg.method.name}, loss {cfg.method.loss}, "
-        f"{cfg.model.arch}, {cfg.data.source})",
+        f"ganforge run '{cfg.name}' ({cfg.method.name}, "
+        f"{_objective(cfg)}, {cfg.model.arch}, {cfg.data.source})",
         f"trained {summary['step']} steps = {summary['kimg']:.1f} kimg in {_fmt_time(summary['time_s'])} "
         f"on {device} ({cfg.train.precision}), {summary['img_per_s'] or 0:,.0f} img/s",
     ]
@@ -36,7 +43,9 @@ def write_summary(run_dir: Path, cfg, rows: list[dict], final_samples: Path, eva
     if f:
         lines.append("last log interval: " + ", ".join(
             f"{label} {f[k]:.3f}" for k, label in (("loss/D", "L_D"), ("loss/G", "L_G"),
-                                                   ("D_x", "D(x)"), ("D_G_z", "D(G(z))")) if k in f))
+                                                   ("D_x", "D(x)"), ("D_G_z", "D(G(z))"), ("loss/AE", "loss"),
+                                                   ("recon", "reconstruction"), ("kl", "KL"),
+                                                   ("neg_elbo", "-ELBO")) if k in f))
     if evaluation:
         lines.append(f"evaluation ({evaluation['n']} samples): {evaluation['modes']}/"
                      f"{evaluation['modes_total']} modes, {100 * evaluation['high_quality']:.1f}% "

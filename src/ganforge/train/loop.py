@@ -162,7 +162,10 @@ def training_loop(run_dir: Path, cfg: Config, *, resume: bool = False, progress:
     dataset = load_dataset(cfg.data, log)
     method, models = build_networks(cfg, dataset.sample_shape, dataset.is_image, device, n_classes_of(dataset))
     trained = method.models
-    optimizers = {name: make_optimizer(trained[name].parameters(), spec.lr, spec.betas, device)
+    # Each optimizer updates its networks (GANs: "D" and "G" apart; autoencoders: "E" and "G" together).
+    owned = {name: spec.networks or (name,) for name, spec in method.optimizers().items()}
+    optimizers = {name: make_optimizer([p for net in owned[name] for p in trained[net].parameters()],
+                                       spec.lr, spec.betas, device)
                   for name, spec in method.optimizers().items()}
     batches = BatchIterator(dataset.x, dataset.y, t.batch_size, t.seed, device,
                             channels_last=t.channels_last)
@@ -195,9 +198,14 @@ def training_loop(run_dir: Path, cfg: Config, *, resume: bool = False, progress:
         z_fixed, y_fixed, grid_cols = class_grid_latents(method, rows, 8, t.seed + 1, device)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16")
 
+    preview = None
+    if not method.has_prior:  # an autoencoder: originals and reconstructions of fixed real images
+        pick = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(t.seed + 3))[:32]
+        preview = (dataset.x[pick].float() / 127.5 - 1).to(device)
+
     def save_samples(at_step: int) -> Path:
         G = sampling_generator(models)
-        fake = generate(G, z_fixed, y_fixed)
+        fake = method.preview(trained, preview) if preview is not None else generate(G, z_fixed, y_fixed)
         path = run_dir / "samples" / f"step_{at_step:09d}.png"
         if dataset.is_image:
             from ganforge.report.images import save_grid
@@ -230,7 +238,7 @@ def training_loop(run_dir: Path, cfg: Config, *, resume: bool = False, progress:
     # Health: a sample probe on its own fixed latents, and the monitor (replaying the kept log on
     # resume, so alerts already given are not given again).
     probe = monitor = None
-    if t.health:
+    if t.health and method.has_prior:
         from ganforge.health import HealthMonitor, SampleProbe
 
         n_probe = N_PROBE_IMAGES if dataset.is_image else N_PROBE_POINTS
@@ -252,10 +260,11 @@ def training_loop(run_dir: Path, cfg: Config, *, resume: bool = False, progress:
     try:
         while step < t.steps:
             is_log_step = (step + 1) % t.log_every == 0 or step + 1 == t.steps
+            method.images_seen = images_seen
             for phase in phases:
                 # Only the phase's own network collects weight gradients.
                 for name, module in trained.items():
-                    module.requires_grad_(name == phase.trains)
+                    module.requires_grad_(name in owned[phase.trains])
                 opt = optimizers[phase.trains]
                 for repeat in range(phase.repeats):
                     # Fetch a real batch.
@@ -269,7 +278,8 @@ def training_loop(run_dir: Path, cfg: Config, *, resume: bool = False, progress:
                     opt.zero_grad(set_to_none=True)
                     out["loss"].backward()
                     if is_log_step and repeat == phase.repeats - 1:
-                        grads = [p.grad for p in trained[phase.trains].parameters() if p.grad is not None]
+                        grads = [p.grad for net in owned[phase.trains] for p in trained[net].parameters()
+                                 if p.grad is not None]
                         grad_norms[phase.trains] = float(torch.linalg.vector_norm(
                             torch.stack(torch._foreach_norm(grads)))) if grads else 0.0
                     opt.step()
@@ -315,8 +325,9 @@ def training_loop(run_dir: Path, cfg: Config, *, resume: bool = False, progress:
                     write_report_quietly(run_dir, log)
                     raise GanforgeError(f"training diverged: {bad[0]} is {row[bad[0]]} at step {step}; "
                                         "lower the learning rates or try method.loss=ns (see report.html)")
-                bar.set_postfix_str(f"{ips:,.0f} img/s  L_D {row.get('loss/D', 0):.3f}  "
-                                    f"L_G {row.get('loss/G', 0):.3f}", refresh=False)
+                losses = "  ".join(f"L_{k[5:]} {v:.3f}" for k, v in row.items() if k.count("/") == 1
+                                   and k.startswith("loss/") and "_" not in k)
+                bar.set_postfix_str(f"{ips:,.0f} img/s  {losses}", refresh=False)
                 sums.clear()
                 counts.clear()
                 last_log_time, last_log_images = time.perf_counter(), images_seen
