@@ -595,7 +595,8 @@ def build_parser() -> argparse.ArgumentParser:
     an = sub.add_parser("anomaly", help="anomaly detection with autoencoders")
     ansub = an.add_subparsers(dest="action", required=True)
     af = ansub.add_parser("fit", help="train on normal images and calibrate a threshold")
-    af.add_argument("--preset", default="ae-mnist", help="an ae or vae preset or YAML file (default ae-mnist)")
+    af.add_argument("--preset", default="ae-mnist-anomaly",
+                    help="an ae or vae preset or YAML file (default ae-mnist-anomaly)")
     af.add_argument("--normal-class", type=int, default=None, help="the normal class of the preset's dataset")
     af.add_argument("--normal-folder", default=None, help="or: a folder of normal images")
     af.add_argument("--fpr", type=float, default=0.05, help="false-positive rate the threshold allows (0..1)")
@@ -614,7 +615,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--json", action="store_true")
     sc.set_defaults(func=cmd_anomaly)
     oc = ansub.add_parser("one-class", help="the one-class protocol: train on each class, AUROC on the test split")
-    oc.add_argument("--preset", default="ae-mnist")
+    oc.add_argument("--preset", default="ae-mnist-anomaly")
     oc.add_argument("--classes", default=None, help="comma-separated classes (default 0..9)")
     oc.add_argument("--fpr", type=float, default=0.05)
     oc.add_argument("--set", action="append", metavar="KEY=VALUE")
