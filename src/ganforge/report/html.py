@@ -79,12 +79,13 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
 
     parts = [f"<h1>{_e(config.get('name', run_dir.name))}</h1>",
              f"<p class='sub'>{_e(_headline(config, training, summary))}</p>"]
-    parts += _alerts_section(alerts)
+    autoencoder = config.get("method", {}).get("name") in ("ae", "vae")
+    parts += _alerts_section(alerts, autoencoder)
     parts.append("<h2>Training signals</h2><div class='charts'>")
     for chart in CHARTS:
         png = _chart(training, rows, alerts, *chart[1:])
         if png is not None:
-            parts.append(_figure(png, chart[1], f"chart-{chart[0]}", _chart_caption(chart[0])))
+            parts.append(_figure(png, chart[1], f"chart-{chart[0]}", _chart_caption(chart[0], autoencoder)))
     parts.append("</div>")
     parts += _samples_section(run_dir, config)
     parts += _evaluation_section(run_dir, summary)
@@ -111,9 +112,12 @@ def _headline(config: dict, training: list[dict], summary: dict) -> str:
     return "; ".join(bits)
 
 
-def _alerts_section(alerts: list[dict]) -> list[str]:
+def _alerts_section(alerts: list[dict], autoencoder: bool = False) -> list[str]:
     parts = ["<h2>Health</h2>"]
-    if not alerts:
+    if not alerts and autoencoder:
+        parts.append("<div class='ok' id='no-alerts'>No alerts: every value stayed finite. (The alert rules "
+                     "concern the GAN game; an autoencoder's progress shows in its loss terms below.)</div>")
+    elif not alerts:
         parts.append("<div class='ok' id='no-alerts'>No alerts: the discriminator never won outright, the "
                      "gradient reaching the generator held up, samples stayed diverse and every value "
                      "stayed finite.</div>")
@@ -124,7 +128,10 @@ def _alerts_section(alerts: list[dict]) -> list[str]:
     return parts
 
 
-def _chart_caption(chart_id: str) -> str:
+def _chart_caption(chart_id: str, autoencoder: bool = False) -> str:
+    if autoencoder and chart_id == "losses":
+        return ("The loss minimised: reconstruction, plus the KL term times its weight for a VAE (it rises "
+                "while a KL warm-up raises the weight to beta).")
     return {
         "losses": "Healthy: both losses level off and stay bounded. L_D near 0 means D wins outright.",
         "elbo": "The reconstruction term -log p(x|z) and the KL of the posterior from the prior; their sum "
@@ -182,8 +189,12 @@ def _samples_section(run_dir: Path, config: dict) -> list[str]:
         idx = {round(i * (len(grids) - 1) / (MAX_SAMPLE_GRIDS - 1)) for i in range(MAX_SAMPLE_GRIDS)}
         grids = [grids[i] for i in sorted(idx)]
     two_d = config.get("data", {}).get("source", "").startswith("toy")
-    what = ("generated points (orange) and real points (blue) over D's output" if two_d
-            else "the same fixed noise at every step")
+    if two_d:
+        what = "generated points (orange) and real points (blue) over D's output"
+    elif config.get("method", {}).get("name") == "ae":
+        what = "the same real images (odd rows) and their reconstructions (even rows) at every step"
+    else:
+        what = "the same fixed noise at every step"
     parts = [f"<h2>Samples over time</h2><p>{_e(what)}.</p><div class='samples' id='samples'>"]
     for g in grids:
         step = int(g.stem.split("_")[1])
