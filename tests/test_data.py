@@ -181,3 +181,17 @@ def test_stacked_mnist_channels_are_mnist_digits_and_label_encodes_them():
             assert int(mnist.y[match[0, 0]]) == int(stacked.y[i]) // place % 10
     again = load_dataset(DataConfig(source="stacked-mnist", split="test"))
     assert torch.equal(again.x[:100], stacked.x[:100])  # seeded
+
+
+def test_image_folder_keeps_a_common_square_size(tmp_path):
+    """resolution 0: a folder of same-size square images keeps that size; mixed sizes become 64."""
+    same = tmp_path / "same"
+    same.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((28, 28), 40 * i, np.uint8)).save(same / f"{i}.png")
+    ds = load_dataset(DataConfig(source="folder", path=str(same)), log=lambda *_: None)
+    assert ds.sample_shape == (1, 28, 28)
+    assert [int(v) for v in ds.x[:, 0, 0, 0]] == [0, 40, 80]  # untouched pixels
+    _write_images(tmp_path / "mixed")  # 40x30 colour and 20x20 grey
+    assert load_dataset(DataConfig(source="folder", path=str(tmp_path / "mixed")),
+                        log=lambda *_: None).sample_shape == (3, 64, 64)

@@ -34,7 +34,8 @@ class DataConfig:
                        "toy-mixture, folder")
     split: str = _opt("train", "which split to train on", choices=["train", "test"])
     path: str = _opt("", "image folder (source=folder)")
-    resolution: int = _opt(0, "resize + centre-crop images to this size; 0 keeps the native size",
+    resolution: int = _opt(0, "resize + centre-crop images to this size; 0 keeps the native size (a folder of "
+                           "mixed or non-square sizes: 64)",
                            min=0, max=1024)
     channels: int = _opt(0, "convert images to 1 (grey) or 3 (RGB) channels; 0 keeps native",
                          choices=[0, 1, 3])

@@ -287,7 +287,7 @@ def load_image_folder(path: str, resolution: int, channels: int,
         raise GanforgeError(f"image folder '{path}' holds no PNG/JPEG images; add some or point "
                             "data.path elsewhere")
     classes = sorted({p.parent.relative_to(root).as_posix() for p in files})
-    size = resolution or 64
+    size = resolution or _common_square_size(files) or 64
     images, labels, skipped = [], [], []
     for p in files:
         try:
@@ -310,6 +310,25 @@ def load_image_folder(path: str, resolution: int, channels: int,
     return Dataset(f"folder:{root.name}", x, torch.tensor(labels, dtype=torch.int64),
                    {"source": "folder", "path": str(root), "skipped": len(skipped),
                     "classes": classes})
+
+
+def _common_square_size(files: list[Path]) -> int | None:
+    """The side of the images when they are all square and of one size (headers only), else None."""
+    from PIL import Image
+
+    sizes = set()
+    for p in files:
+        try:
+            with Image.open(p) as im:
+                sizes.add(im.size)
+        except Exception:  # noqa: BLE001 - unreadable files are reported by the loader itself
+            continue
+        if len(sizes) > 1:
+            return None
+    if len(sizes) == 1:
+        w, h = sizes.pop()
+        return w if w == h else None
+    return None
 
 
 def _prepare_image(im, size: int, channels: int) -> np.ndarray:
