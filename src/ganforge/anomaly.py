@@ -114,10 +114,10 @@ def load_calibration(run) -> dict:
 
 def score_files(run, paths: list[Path], out_dir: Path | None, resize: bool = False) -> list[dict]:
     """Score image files against the run's calibrated threshold; write error maps to ``out_dir``."""
-    from ganforge.autoencoding import read_images
+    from ganforge.autoencoding import image_files, read_images
 
     record = load_calibration(run)
-    files = _expand(paths)
+    files = image_files(paths)
     images = read_images(files, run, resize=resize)
     scores, recon, maps = score_images(run, images)
     results = []
@@ -127,20 +127,6 @@ def score_files(run, paths: list[Path], out_dir: Path | None, resize: bool = Fal
             item["error_map"] = str(save_error_map(images[i], recon[i], maps[i], Path(out_dir) / f"{f.stem}_error.png"))
         results.append(item)
     return results
-
-
-def _expand(paths: list[Path]) -> list[Path]:
-    files = []
-    for p in paths:
-        if p.is_dir():
-            files += sorted(q for q in p.iterdir() if q.suffix.lower() in (".png", ".jpg", ".jpeg"))
-        elif p.exists():
-            files.append(p)
-        else:
-            raise GanforgeError(f"no such image or folder: {p}")
-    if not files:
-        raise GanforgeError("no PNG or JPEG images to score")
-    return files
 
 
 def save_error_map(image: torch.Tensor, recon: torch.Tensor, error: torch.Tensor, path: Path) -> Path:

@@ -91,39 +91,46 @@ def parse_group(run, text: str) -> tuple[str, torch.Tensor]:
     return f"{len(images)} image(s)", images
 
 
-def read_images(paths: list[Path], run, resize: bool = False) -> torch.Tensor:
-    """PNG/JPEG files (or folders of them) as (N, C, H, W) in [-1, 1], checked against the model."""
-    import numpy as np
-    from PIL import Image
+def image_files(paths: list[Path]) -> list[Path]:
+    """The image files named by ``paths``: files as given, folders as their images, sorted."""
+    from ganforge.data.sources import IMAGE_EXTENSIONS
 
     files = []
     for p in paths:
         if p.is_dir():
-            files += sorted(q for q in p.iterdir() if q.suffix.lower() in (".png", ".jpg", ".jpeg"))
+            files += sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_EXTENSIONS)
         elif p.is_file():
             files.append(p)
         else:
             raise GanforgeError(f"no such image or folder: {p}")
     if not files:
         raise GanforgeError(f"no PNG or JPEG images in {', '.join(map(str, paths))}")
+    return files
+
+
+def read_images(paths: list[Path], run, resize: bool = False) -> torch.Tensor:
+    """Image files (or folders of them) as (N, C, H, W) in [-1, 1], checked against the model.
+
+    With ``resize`` an image of another size or colour mode is converted exactly as training
+    converts a folder of images (short side scaled, centre crop, alpha onto white)."""
+    from PIL import Image
+
+    from ganforge.data.sources import prepare_image
+
     c, h, w = run.info["sample_shape"]
+    mode = "L" if c == 1 else "RGB"
     out = []
-    for f in files:
+    for f in image_files(paths):
         try:
-            img = Image.open(f)
-            img.load()
+            with Image.open(f) as img:
+                img.load()
+                if ((img.width, img.height) != (w, h) or img.mode != mode) and not resize:
+                    got = "grey" if img.mode in ("L", "1", "I", "I;16") else img.mode
+                    raise GanforgeError(f"{f} is {img.width}x{img.height} {got}, the model reads {w}x{h} "
+                                        f"{'grey' if c == 1 else 'RGB'}; pass --resize to convert it")
+                out.append(torch.from_numpy(prepare_image(img, h, c)))
         except (OSError, ValueError) as e:
             raise GanforgeError(f"cannot read {f} as an image ({e}); pass PNG or JPEG files") from None
-        mode = "L" if c == 1 else "RGB"
-        if (img.width, img.height) != (w, h) or (img.mode != mode and not resize):
-            if not resize:
-                got = "grey" if img.mode in ("L", "1", "I", "I;16") else img.mode
-                raise GanforgeError(f"{f} is {img.width}x{img.height} {got}, the model reads {w}x{h} "
-                                    f"{'grey' if c == 1 else 'RGB'}; pass --resize to convert it")
-            img = img.convert(mode).resize((w, h), Image.Resampling.BILINEAR)
-        img = img.convert(mode)
-        arr = np.asarray(img, dtype=np.uint8).reshape(h, w, c)
-        out.append(torch.from_numpy(arr.copy()).permute(2, 0, 1))
     return torch.stack(out).float() / 127.5 - 1
 
 

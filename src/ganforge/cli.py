@@ -180,7 +180,8 @@ def cmd_likelihood(args) -> int:
     run = api.load_run(args.run_dir, step=args.step)
     card = likelihood(run, args.k, args.n, args.seed, log=_err if not args.json else (lambda *_: None))
     card.update({"run": str(run.run_dir), "step": run.step})
-    path = run.run_dir / "eval" / f"likelihood_step_{run.step:09d}_k{args.k}.json"
+    subset = f"_n{card['n']}" if args.n is not None else ""  # a subset never overwrites the full card
+    path = run.run_dir / "eval" / f"likelihood_step_{run.step:09d}_k{args.k}{subset}.json"
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(card, indent=2))
     card["card_path"] = str(path)

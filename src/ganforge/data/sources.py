@@ -293,7 +293,7 @@ def load_image_folder(path: str, resolution: int, channels: int,
         try:
             with Image.open(p) as im:
                 im.load()
-                images.append(_prepare_image(im, size, channels))
+                images.append(prepare_image(im, size, channels))
                 labels.append(classes.index(p.parent.relative_to(root).as_posix()))
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
             skipped.append(f"{p.relative_to(root)} ({type(exc).__name__})")
@@ -331,7 +331,7 @@ def _common_square_size(files: list[Path]) -> int | None:
     return None
 
 
-def _prepare_image(im, size: int, channels: int) -> np.ndarray:
+def prepare_image(im, size: int, channels: int) -> np.ndarray:
     """Flatten alpha onto white, convert channels, scale the short side to ``size`` and crop."""
     from PIL import Image
 

@@ -16,6 +16,8 @@ three and four steps to 4x4):
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -29,18 +31,19 @@ def _decoder_output(params: torch.Tensor, likelihood: str) -> torch.Tensor:
     return torch.sigmoid(params) * 2 - 1 if likelihood == "bernoulli" else params
 
 
+def _mlp(n_in: int, width: int, depth: int, n_out: int) -> list[nn.Module]:
+    """depth hidden layers of ``width`` ELU units between n_in inputs and n_out outputs."""
+    layers, n = [], n_in
+    for _ in range(depth):
+        layers += [nn.Linear(n, width), nn.ELU()]
+        n = width
+    return [*layers, nn.Linear(n, n_out)]
+
+
 class MLPEncoder(nn.Module):
     def __init__(self, sample_shape: tuple[int, ...], out_dim: int, width: int, depth: int):
         super().__init__()
-        n_in = 1
-        for s in sample_shape:
-            n_in *= s
-        layers, n = [], n_in
-        for _ in range(depth):
-            layers += [nn.Linear(n, width), nn.ELU()]
-            n = width
-        layers.append(nn.Linear(n, out_dim))
-        self.net = nn.Sequential(nn.Flatten(), *layers)
+        self.net = nn.Sequential(nn.Flatten(), *_mlp(math.prod(sample_shape), width, depth, out_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -50,14 +53,7 @@ class MLPDecoder(nn.Module):
     def __init__(self, z_dim: int, sample_shape: tuple[int, ...], width: int, depth: int, likelihood: str):
         super().__init__()
         self.z_dim, self.sample_shape, self.likelihood = z_dim, tuple(sample_shape), likelihood
-        n_out = 1
-        for s in sample_shape:
-            n_out *= s
-        layers, n = [], z_dim
-        for _ in range(depth):
-            layers += [nn.Linear(n, width), nn.ELU()]
-            n = width
-        layers.append(nn.Linear(n, n_out))
+        layers = _mlp(z_dim, width, depth, math.prod(sample_shape))
         if likelihood == "gaussian":
             layers.append(nn.Tanh())
             self.log_sigma = nn.Parameter(torch.tensor(-1.0))  # learned pixel noise (a sigma-VAE)
