@@ -30,6 +30,7 @@ demo: setup
 test: setup browser
 	$(GF) data fetch mnist
 	$(GF) evaluator info mnist >/dev/null 2>&1 || $(GF) evaluator train mnist
+	$(VENV)/bin/lint-imports --no-cache   # the layers of pyproject.toml [tool.importlinter]
 	GANFORGE_REQUIRE_BROWSER=1 $(PY) -m pytest -q -m "not slow"
 
 test-slow: setup

@@ -21,8 +21,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import ganforge
 from ganforge.config import load_config
-from ganforge.data import Batch
-from ganforge.train.loop import build_networks, select_device
+from ganforge.data import Batch, DataSpec
+from ganforge.methods import build_method
+from ganforge.train.loop import select_device
 
 SETTINGS = {
     "fp32": ["train.precision=fp32", "train.channels_last=false"],
@@ -38,15 +39,15 @@ def flops_per_step(cfg) -> int:
         from ganforge.data import load_dataset
 
         shape = load_dataset(cfg.data, log=lambda *_: None).sample_shape
-    method, _ = build_networks(cfg, shape, True, torch.device("cpu"))
-    batch = Batch(torch.zeros(cfg.train.batch_size, *shape), None)
+    method = build_method(cfg, DataSpec(tuple(shape), True))
+    batch = Batch(torch.zeros(cfg.train.batch_size, *shape))
     counter = FlopCounterMode(display=False)
     with counter:
         for phase in method.phases():
             for name, module in method.models.items():
                 module.requires_grad_(name == phase.trains)
             for _ in range(phase.repeats):
-                phase.loss(method.models, batch)["loss"].backward()
+                phase.loss(method.models, batch, {})["loss"].backward()
     return counter.get_total_flops()
 
 

@@ -114,7 +114,7 @@ def test_unknown_source():
 
 def test_batch_iterator_is_seeded_resumable_and_scaled():
     x = torch.arange(10, dtype=torch.uint8).mul(25).view(10, 1, 1, 1)
-    it = BatchIterator(x, torch.arange(10), batch_size=3, seed=7)
+    it = BatchIterator({"x": x, "y": torch.arange(10)}, batch_size=3, seed=7)
     first = [next(it) for _ in range(5)]  # crosses an epoch boundary (3 batches per epoch)
     assert all(b.x.shape == (3, 1, 1, 1) for b in first)
     assert first[0].x.min() >= -1 and first[0].x.max() <= 1
@@ -124,21 +124,21 @@ def test_batch_iterator_is_seeded_resumable_and_scaled():
     epoch0 = torch.cat([b.y for b in first[:3]])
     assert len(set(epoch0.tolist())) == 9  # no repeats within an epoch
     # Resume from a saved state reproduces the remaining batches exactly.
-    it2 = BatchIterator(x, torch.arange(10), batch_size=3, seed=7)
+    it2 = BatchIterator({"x": x, "y": torch.arange(10)}, batch_size=3, seed=7)
     for _ in range(2):
         next(it2)
     state = it2.state_dict()
-    it3 = BatchIterator(x, torch.arange(10), batch_size=3, seed=7)
+    it3 = BatchIterator({"x": x, "y": torch.arange(10)}, batch_size=3, seed=7)
     it3.load_state_dict(state)
     for b in first[2:]:
         assert torch.equal(next(it3).y, b.y)
-    other = BatchIterator(x, torch.arange(10), batch_size=3, seed=8)
+    other = BatchIterator({"x": x, "y": torch.arange(10)}, batch_size=3, seed=8)
     assert not all(torch.equal(next(other).y, b.y) for b in first[:3])
 
 
 def test_batch_larger_than_dataset():
     with pytest.raises(GanforgeError, match="larger than the dataset"):
-        BatchIterator(torch.zeros(4, 2), None, batch_size=5, seed=0)
+        BatchIterator({"x": torch.zeros(4, 2)}, batch_size=5, seed=0)
 
 
 def test_gzip_roundtrip_of_idx_helper():

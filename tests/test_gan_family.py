@@ -101,9 +101,10 @@ def test_truncation_bounds_latents_and_is_seeded():
     class Dummy(Method):
         z_dim = 64
 
-    z = Dummy().latents(500, torch.Generator().manual_seed(0), truncation=0.5)
+    cfg = load_config("dcgan-mnist")
+    z = Dummy(cfg, None).latents(500, torch.Generator().manual_seed(0), truncation=0.5)
     assert float(z.abs().max()) <= 0.5 and float(z.std()) < 0.35  # N(0,1) truncated at 0.5: std 0.28
-    again = Dummy().latents(500, torch.Generator().manual_seed(0), truncation=0.5)
+    again = Dummy(cfg, None).latents(500, torch.Generator().manual_seed(0), truncation=0.5)
     assert torch.equal(z, again)
 
 

@@ -12,6 +12,7 @@ import ganforge
 from ganforge.config import load_config
 from ganforge.health import HealthMonitor, SampleProbe, d_accuracy, probe_output_gradient
 from ganforge.health.monitor import Thresholds
+from ganforge.losses.gan import GAMES
 
 
 def quiet(*_):
@@ -22,11 +23,11 @@ def quiet(*_):
 
 def test_d_accuracy_counts_decisions_per_game():
     real, fake = torch.tensor([2.0, -1.0, 0.5, 3.0]), torch.tensor([-2.0, 0.3, -0.1, 0.0])
-    acc = d_accuracy("ns", real, fake)  # logit > 0 means "real"
+    acc = d_accuracy(GAMES["ns"].threshold, real, fake)  # logit > 0 means "real"
     assert float(acc["D_acc_real"]) == 0.75 and float(acc["D_acc_fake"]) == 0.75
-    acc = d_accuracy("lsgan", real, fake)  # threshold 0.5 between the targets 0 and 1
+    acc = d_accuracy(GAMES["lsgan"].threshold, real, fake)  # threshold 0.5 between the targets 0 and 1
     assert float(acc["D_acc_real"]) == 0.5 and float(acc["D_acc_fake"]) == 1.0
-    assert d_accuracy("wgan", real, fake) == {}  # a critic has no decision threshold
+    assert d_accuracy(GAMES["wgan"].threshold, real, fake) == {}  # a critic has no decision threshold
 
 
 def test_output_gradient_probe_is_the_per_sample_gradient_norm():
@@ -88,10 +89,10 @@ def test_sample_probe_separates_collapse_from_real_data():
 
     ds = load_dataset(DataConfig(source="mnist"), log=quiet)
     z = torch.randn(128, 8, generator=torch.Generator().manual_seed(0))
-    probe = SampleProbe(ds, z)
+    probe = SampleProbe(ds, len(z))
     images = ds.x[5000:7000].float() / 127.5 - 1
-    healthy = probe(_CopyG(images))
-    collapsed = probe(_ConstantG(images[0]))
+    healthy = probe(_CopyG(images)(z))
+    collapsed = probe(_ConstantG(images[0])(z))
     assert 0.8 < healthy["health/diversity"] < 1.25, healthy
     assert collapsed["health/diversity"] == pytest.approx(0.0, abs=1e-6), collapsed
     if "health/top_class" in collapsed:  # a trained MNIST classifier is in the cache
@@ -114,13 +115,13 @@ def _feed(monitor, rows):
 
 def test_healthy_log_gives_no_alert():
     rows = [_row(10 * i, D_x=0.7 + 0.02 * math.sin(i), D_G_z=0.3 + 0.02 * math.cos(i)) for i in range(1, 60)]
-    assert _feed(HealthMonitor("ns", 10), rows) == []
+    assert _feed(HealthMonitor(False, 10), rows) == []
 
 
 def test_vanishing_gradient_alert_is_given_once_with_evidence():
     rows = [_row(10 * i) for i in range(1, 4)]
     rows += [_row(10 * i, D_x=0.999, D_G_z=0.001, G_out_grad=2e-6) for i in range(4, 40)]
-    alerts = _feed(HealthMonitor("mm", 10), rows)
+    alerts = _feed(HealthMonitor(True, 10), rows)
     assert [a.kind for a in alerts] == ["vanishing-gradient"]
     a = alerts[0]
     assert a.step == 90  # rows 4..9: patience 6
@@ -132,11 +133,11 @@ def test_vanishing_gradient_alert_is_given_once_with_evidence():
 def test_discriminator_winning_needs_a_vanished_gradient():
     # The non-saturating loss keeps G's gradient alive although D wins: no vanishing-gradient alert.
     rows = [_row(10 * i) for i in range(1, 4)] + [_row(10 * i, D_G_z=0.01, G_out_grad=0.02) for i in range(4, 30)]
-    assert _feed(HealthMonitor("ns", 10), rows) == []
+    assert _feed(HealthMonitor(False, 10), rows) == []
 
 
 def test_alert_fires_again_only_after_clearing():
-    m = HealthMonitor("mm", 10, Thresholds(patience=2))
+    m = HealthMonitor(True, 10, Thresholds(patience=2))
     bad = {"D_G_z": 0.001, "G_out_grad": 1e-6}
     rows = ([_row(10)] + [_row(10 * i, **bad) for i in range(2, 6)] + [_row(10 * i) for i in range(6, 9)]
             + [_row(10 * i, **bad) for i in range(9, 12)])
@@ -145,17 +146,17 @@ def test_alert_fires_again_only_after_clearing():
 
 def test_mode_collapse_from_diversity_class_share_and_modes():
     rows = [_row(10 * i) for i in range(1, 6)] + [_row(10 * i, **{"health/diversity": 0.05}) for i in range(6, 14)]
-    alerts = _feed(HealthMonitor("ns", 10), rows)
+    alerts = _feed(HealthMonitor(False, 10), rows)
     assert [a.kind for a in alerts] == ["mode-collapse"] and "5% as spread out" in alerts[0].message
     # A dominant class is given as further evidence of low diversity.
     rows = [_row(10 * i, **{"health/top_class": 0.12}) for i in range(1, 6)]
     rows += [_row(10 * i, **{"health/top_class": 0.8, "health/classes_seen": 3, "health/diversity": 0.1})
              for i in range(6, 14)]
-    alerts = _feed(HealthMonitor("ns", 10), rows)
+    alerts = _feed(HealthMonitor(False, 10), rows)
     assert [a.kind for a in alerts] == ["mode-collapse"] and "one class makes up 80%" in alerts[0].message
     rows = [_row(10 * i, **{"health/modes": 8}) for i in range(1, 6)]
     rows += [_row(10 * i, **{"health/modes": 2}) for i in range(6, 14)]
-    alerts = _feed(HealthMonitor("ns", 10), rows)
+    alerts = _feed(HealthMonitor(False, 10), rows)
     assert [a.kind for a in alerts] == ["mode-collapse"] and "2 modes, down from 8" in alerts[0].message
 
 
@@ -165,20 +166,20 @@ def test_low_diversity_of_a_fresh_generator_is_not_collapse():
     # of demo-healthy's first rows (log_every 20).
     healthy = [0.01, 0.02, 0.03, 0.09, 0.16, 0.22, 0.29, 0.33, 0.38, 0.41, 0.43, 0.44, 0.45]
     rows = [_row(10 * (i + 1), **{"health/diversity": d}) for i, d in enumerate(healthy)]
-    assert _feed(HealthMonitor("ns", 10), rows) == []
+    assert _feed(HealthMonitor(False, 10), rows) == []
     # demo-mode-collapse's first rows: the same start, but it stays low.
     collapsed = [0.01, 0.02, 0.02, 0.02, 0.02, 0.02, 0.04, 0.03, 0.03, 0.04, 0.04, 0.04, 0.06]
     rows = [_row(10 * (i + 1), **{"health/diversity": d}) for i, d in enumerate(collapsed)]
-    assert [a.step for a in _feed(HealthMonitor("ns", 10), rows)] == [100]
+    assert [a.step for a in _feed(HealthMonitor(False, 10), rows)] == [100]
 
 
 def test_oscillation_without_progress():
     rows = [_row(10 * i, D_x=0.5 + 0.3 * (-1) ** i, D_G_z=0.5 - 0.3 * (-1) ** i) for i in range(1, 40)]
-    alerts = _feed(HealthMonitor("ns", 10), rows)
+    alerts = _feed(HealthMonitor(False, 10), rows)
     assert [a.kind for a in alerts] == ["oscillation"]
     assert "swapped places" in alerts[0].message
     # The same swings while FID keeps falling are progress, not an alert.
-    m = HealthMonitor("ns", 10)
+    m = HealthMonitor(False, 10)
     mixed = []
     for i in range(1, 40):
         mixed.append(rows[i - 1])
@@ -188,20 +189,20 @@ def test_oscillation_without_progress():
 
 def test_divergence_and_non_finite():
     rows = [_row(10 * i) for i in range(1, 5)] + [_row(10 * i, **{"loss/D": 500.0}) for i in range(5, 15)]
-    alerts = _feed(HealthMonitor("ns", 10), rows)
+    alerts = _feed(HealthMonitor(False, 10), rows)
     assert [a.kind for a in alerts] == ["divergence"] and "loss/D is 500" in alerts[0].message
-    alerts = _feed(HealthMonitor("ns", 10), [_row(10), _row(20, **{"loss/G": float("nan")})])
+    alerts = _feed(HealthMonitor(False, 10), [_row(10), _row(20, **{"loss/G": float("nan")})])
     assert [a.kind for a in alerts] == ["non-finite"] and alerts[0].step == 20
 
 
 def test_replaying_a_log_restores_given_alerts():
     rows = [_row(10 * i) for i in range(1, 4)] + [_row(10 * i, D_G_z=0.001, G_out_grad=1e-6) for i in range(4, 12)]
-    first = HealthMonitor("mm", 10)
+    first = HealthMonitor(True, 10)
     log = []
     for r in rows:
         log.append(r)
         log += [a.row() for a in first.update(r)]
-    again = HealthMonitor("mm", 10)
+    again = HealthMonitor(True, 10)
     assert [a for r in log for a in again.update(r, replay=True)] == []
     assert _feed(again, [_row(200, D_G_z=0.001, G_out_grad=1e-6)]) == []  # still active: not repeated
     assert [a.kind for a in again.given] == ["vanishing-gradient"]

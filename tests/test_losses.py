@@ -147,3 +147,29 @@ def test_weight_clipping():
         layer.weight.mul_(100)
     clip_weights(layer, 0.01)
     assert layer.weight.abs().max().item() <= 0.01 and layer.bias.abs().max().item() <= 0.01
+
+
+def test_relativistic_game_by_hand():
+    """RSGAN pairs the i-th real with the i-th fake. Real logits [2, 0.5], fake logits [0, 1]:
+    L_D = mean(softplus(-(2 - 0)), softplus(-(0.5 - 1))) = mean(0.126928, 0.974077) = 0.550503;
+    L_G = mean(softplus(-(0 - 2)), softplus(-(1 - 0.5))) = mean(2.126928, 0.474077) = 1.300503."""
+    from ganforge.losses.gan import GAMES
+
+    game = GAMES["rsgan"]
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([0.0, 1.0])
+    assert float(game.d_loss(real, fake)["loss"]) == pytest.approx(0.550503, abs=1e-6)
+    assert float(game.g_loss(real, fake)) == pytest.approx(1.300503, abs=1e-6)
+    assert game.g_uses_real and not game.probabilistic and game.threshold == 0.0
+
+
+def test_every_game_record_is_complete():
+    """Each record's losses run on D's outputs and its flags agree with its maths."""
+    from ganforge.losses.gan import GAMES
+
+    real, fake = torch.tensor([1.5, -0.5, 0.2]), torch.tensor([-1.0, 0.3, 0.0])
+    for game in GAMES.values():
+        d = game.d_loss(real, fake)
+        assert torch.isfinite(d["loss"]) and d["loss"].ndim == 0, game.name
+        assert torch.isfinite(game.g_loss(real if game.g_uses_real else None, fake)), game.name
+        assert game.probabilistic == (game.name in ("ns", "mm"))
+        assert game.saturating == (game.name == "mm")

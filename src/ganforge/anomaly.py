@@ -33,7 +33,7 @@ def score_images(run, images: torch.Tensor, batch: int = 1000) -> tuple[torch.Te
 
     require_autoencoder(run)
     check_shape(run, images)
-    E, G = run.models["E"], run.models["G"]
+    E, G = run.method.encoder, run.method.decoder
     scores, recons = [], []
     for chunk in images.split(batch):
         x = chunk.to(run.device)

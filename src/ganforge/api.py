@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from ganforge.config import RESUMABLE_KEYS, Config, config_from_dict, parse_override
+from ganforge.config import RESUMABLE_KEYS, Config, config_from_dict, parse_override, upgrade_config
 from ganforge.errors import GanforgeError
 from ganforge.train import checkpoint as ckpt_io
 
@@ -28,7 +28,7 @@ def train(cfg: Config, out: str | Path | None = None, *, overwrite: bool = False
     An existing non-empty directory is refused unless ``overwrite`` is set; use :func:`resume`
     to continue a run. Returns the run directory.
     """
-    from ganforge.train.loop import training_loop
+    from ganforge.training import run_training
 
     run_dir = Path(out) if out else next_run_dir("runs", cfg.name)
     if run_dir.exists() and any(run_dir.iterdir()):
@@ -37,22 +37,27 @@ def train(cfg: Config, out: str | Path | None = None, *, overwrite: bool = False
                                 f"`ganforge train --resume {run_dir}` or choose another --out")
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    training_loop(run_dir, cfg, progress=progress, log=log)
+    run_training(run_dir, cfg, progress=progress, log=log)
     return run_dir
 
 
 def read_run_config(run_dir: str | Path) -> Config:
+    """The run's resolved config (config.json), from this or an older ganforge."""
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise GanforgeError(f"{run_dir} is not a ganforge run directory (no config.json); check the path")
-    return config_from_dict(json.loads(path.read_text()))
+    try:
+        tree = json.loads(path.read_text())
+    except ValueError:
+        raise GanforgeError(f"{path} is not valid JSON; restore it from the checkpoint's state.json") from None
+    return config_from_dict(upgrade_config(tree), strict=False)
 
 
 def resume(run_dir: str | Path, overrides: list[str] | None = None, *, progress: bool = True,
            log=print) -> Path:
     """Continue a run from its latest checkpoint; ``overrides`` may change train.steps and the
     reporting intervals (e.g. ``["train.steps=4000"]``) but not the model or data."""
-    from ganforge.train.loop import training_loop
+    from ganforge.training import run_training
 
     run_dir = Path(run_dir)
     tree = read_run_config(run_dir).to_dict()
@@ -64,15 +69,18 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, *, progress:
         section, leaf = key.split(".")
         tree[section][leaf] = value
     cfg = config_from_dict(tree)
-    training_loop(run_dir, cfg, resume=True, progress=progress, log=log)
+    run_training(run_dir, cfg, resume=True, progress=progress, log=log)
     return run_dir
 
 
 class Run:
-    """A trained run loaded for sampling: ``Run(run_dir).sample(64, seed=0)``."""
+    """A trained run loaded for sampling: ``Run(run_dir).sample(64, seed=0)``. Everything it draws
+    goes through the run's method (``run.method``), which knows how its family samples."""
 
     def __init__(self, run_dir: str | Path, device: str = "cpu", checkpoint: str | None = None):
-        from ganforge.train.loop import build_networks, select_device
+        from ganforge.data import DataSpec
+        from ganforge.methods import build_method
+        from ganforge.train.loop import select_device
 
         self.run_dir = Path(run_dir)
         self.config = read_run_config(self.run_dir)
@@ -85,18 +93,26 @@ class Run:
         self.state = ckpt_io.read_state(ckpt)
         self.info = json.loads(info_path.read_text())
         self.device = select_device(device)
-        self.method, self.models = build_networks(self.config, self.info["sample_shape"],
-                                                  self.info["is_image"], self.device, self.info.get("n_classes"))
-        ckpt_io.load_weights(ckpt, self.models)
-        for m in self.models.values():
+        data = DataSpec(tuple(self.info["sample_shape"]), self.info["is_image"], self.info.get("n_classes"))
+        self.method = build_method(self.config, data, self.device)
+        ckpt_io.load_weights(ckpt, self.method.networks())
+        for m in self.method.networks().values():
             m.eval()
 
     @property
-    def generator(self) -> torch.nn.Module:
-        """The sampling generator (the EMA copy when the run kept one)."""
-        from ganforge.train.loop import sampling_generator
+    def models(self) -> dict[str, torch.nn.Module]:
+        """Every network of the run by name (incl. EMA copies)."""
+        return self.method.networks()
 
-        return sampling_generator(self.models)
+    @property
+    def generator(self) -> torch.nn.Module:
+        """The sampling network (the EMA copy when the run kept one)."""
+        return self.method.sampling_network
+
+    @property
+    def sampling_network_name(self) -> str:
+        name = self.method.sampler
+        return f"{name}_ema" if f"{name}_ema" in self.method.ema else name
 
     @property
     def step(self) -> int:
@@ -105,36 +121,39 @@ class Run:
     @property
     def n_classes(self) -> int:
         """Number of classes of a conditional run; 0 for an unconditional one."""
-        return getattr(self.generator, "n_classes", 0)
+        return self.method.n_classes
 
     def labels(self, n: int, label: int | None = None) -> torch.Tensor | None:
-        """Labels for ``n`` samples: all ``label``, else the classes in turn (None if unconditional)."""
-        if label is None:
-            return torch.arange(n) % self.n_classes if self.n_classes else None
-        if not self.n_classes:
-            raise GanforgeError(f"{self.run_dir} is unconditional (method {self.config.method.name}); --class "
-                                "needs a run trained with method.name=cgan")
-        if not 0 <= label < self.n_classes:
-            raise GanforgeError(f"class {label} is out of range for {self.run_dir}: classes are "
-                                f"0..{self.n_classes - 1}")
-        return torch.full((n,), label)
+        """Labels ``n`` samples get: all ``label``, else the classes in turn (None if unconditional)."""
+        return self.method.inputs_for_latents(torch.zeros(n, 1), label).get("y")
+
+    def generate(self, z: torch.Tensor, label: int | None = None) -> torch.Tensor:
+        """Samples (on CPU) for the latents ``z`` (n, z_dim), of class ``label`` or the classes in turn."""
+        return self.method.generate(self.method.inputs_for_latents(z, label), self.device)
 
     def sample(self, n: int, seed: int = 0, label: int | None = None, truncation: float | None = None) -> torch.Tensor:
         """``n`` samples on CPU: images (n, C, H, W) in [-1, 1], or points (n, 2). A conditional run
         draws class ``label``, or the classes in turn when it is None; ``truncation`` redraws latent
         coordinates beyond +-truncation."""
-        from ganforge.train.loop import generate
+        return self.method.sample(n, seed, self.device, label=label, truncation=truncation)
 
-        if n < 1:
-            raise GanforgeError(f"number of samples must be at least 1, got {n}")
-        if not self.method.has_prior:
-            raise GanforgeError(f"{self.run_dir} is an autoencoder (method ae): it learns no distribution of "
-                                "codes to sample from; train a VAE (method.name=vae), or use `ganforge reconstruct`")
-        if truncation is not None and truncation <= 0:
-            raise GanforgeError(f"--truncation must be positive (e.g. 0.7), got {truncation}")
-        y = self.labels(n, label)
-        z = self.method.latents(n, torch.Generator().manual_seed(seed), truncation).to(self.device)
-        return generate(self.generator, z, y)
+    def grid(self, n: int, seed: int = 0) -> tuple[torch.Tensor, int]:
+        """About ``n`` samples laid out as the method's grid (a conditional run: one row per class,
+        the same z down each column) and the images per row."""
+        inputs, nrow = self.method.grid_inputs(n, seed)
+        return self.method.generate(inputs, self.device), nrow
+
+
+def build(cfg: Config, device: str = "cpu", log=print):
+    """The method of ``cfg`` with freshly initialised networks for its data (seeded by train.seed):
+    what `ganforge summary PRESET` describes."""
+    from ganforge.data import load_dataset
+    from ganforge.methods import build_method
+    from ganforge.train.loop import seed_everything, select_device
+
+    seed_everything(cfg.train.seed)
+    data = load_dataset(cfg.data, log)
+    return build_method(cfg, data.spec, select_device(device))
 
 
 def load_run(run_dir: str | Path, device: str = "cpu", step: int | None = None) -> Run:
@@ -167,8 +186,7 @@ def evaluate(run_dir: str | Path, n: int | None = None, seed: int = 0, metrics=N
     else:
         dataset = load_dataset(run.config.data, log=lambda *_: None)
         card = {"run": str(run.run_dir), "step": run.step, "kimg": run.state["images_seen"] / 1000,
-                "modes": evaluate_points(run.generator, dataset, n or run.config.train.eval_samples, seed,
-                                         run.device)}
+                "modes": evaluate_points(run.sample(n or run.config.train.eval_samples, seed), dataset, seed)}
     last = [r for r in read_metrics(run.run_dir) if r.get("step") == run.step and "loss/D" in r]
     if last:
         card["training"] = {k: last[-1][k] for k in ("loss/D", "loss/G", "D_x", "D_G_z") if k in last[-1]}

@@ -46,9 +46,7 @@ def encode(run, images: torch.Tensor, batch: int = 1000) -> torch.Tensor:
 
 @torch.no_grad()
 def decode(run, z: torch.Tensor) -> torch.Tensor:
-    from ganforge.train.loop import generate
-
-    return generate(run.models["G"], z.to(run.device))
+    return run.method.generate({"z": z}, run.device, network=run.method.decoder)
 
 
 def check_shape(run, images: torch.Tensor) -> None:
@@ -172,6 +170,21 @@ def interpolate_images(run, first: torch.Tensor, second: torch.Tensor, steps: in
 
 
 @torch.no_grad()
+def likelihood_card(run, k: int = 5000, n: int | None = None, seed: int = 0, log=print) -> dict:
+    """:func:`likelihood`, written as a card ``RUN/eval/likelihood_step_*_k*.json`` (a subset of the
+    test split gets a card of its own, ``..._n<N>.json``, and never overwrites the full one)."""
+    import json
+
+    card = likelihood(run, k, n, seed, log)
+    card.update({"run": str(run.run_dir), "step": run.step})
+    subset = f"_n{card['n']}" if n is not None else ""
+    path = run.run_dir / "eval" / f"likelihood_step_{run.step:09d}_k{k}{subset}.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(card, indent=2))
+    card["card_path"] = str(path)
+    return card
+
+
 def likelihood(run, k: int = 5000, n: int | None = None, seed: int = 0, log=print) -> dict:
     """Test ELBO and negative log-likelihood of a Bernoulli VAE on binarised test images, in nats.
 
@@ -185,7 +198,7 @@ def likelihood(run, k: int = 5000, n: int | None = None, seed: int = 0, log=prin
     require_autoencoder(run)
     if not run.method.variational:
         raise GanforgeError("likelihood needs a VAE (method.name=vae); an autoencoder defines no p(x)")
-    if run.models["G"].likelihood != "bernoulli":
+    if run.method.decoder.likelihood != "bernoulli":
         raise GanforgeError("the test-likelihood benchmark is defined for Bernoulli decoders on binarised images; "
                             "this run uses model.likelihood=gaussian")
     if k < 1:
@@ -195,7 +208,7 @@ def likelihood(run, k: int = 5000, n: int | None = None, seed: int = 0, log=prin
         x = x[:n]
     target = torch.bernoulli((x + 1) / 2, generator=torch.Generator().manual_seed(BINARIZE_SEED))
     torch.manual_seed(seed)
-    E, G = run.models["E"], run.models["G"]
+    E, G = run.method.encoder, run.method.decoder
     t0 = time.perf_counter()
     log_px, elbo = [], []
     every = max(1, len(target) // 10)

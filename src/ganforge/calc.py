@@ -135,14 +135,14 @@ def conv_volumes(input_volume: str, layers: list[str]) -> list[dict]:
     return rows
 
 
-def model_summary(models: dict, sample_shape: tuple, z_dim: int, n_classes: int = 0) -> dict[str, list[dict]]:
-    """Each network's leaf layers with their output shapes (for a batch of 2) and parameter counts."""
+def model_summary(method) -> dict[str, list[dict]]:
+    """Each trained network of a method: its leaf layers with their output shapes (for a batch of
+    2) and parameter counts."""
     from torch import nn
 
     out: dict[str, list[dict]] = {}
-    x_fake = None
-    for name in ("G", "D"):
-        module = models[name]
+    inputs = method.example_inputs(2)
+    for name, module in method.models.items():
         rows: list[dict] = []
         hooks = []
         for layer_name, layer in module.named_modules():
@@ -154,13 +154,9 @@ def model_summary(models: dict, sample_shape: tuple, z_dim: int, n_classes: int 
                 hooks.append(layer.register_forward_hook(hook))
         was_training = module.training
         module.eval()
+        device = next(module.parameters()).device
         with torch.no_grad():
-            y = torch.zeros(2, dtype=torch.long) if n_classes else None
-            if name == "G":
-                z = torch.zeros(2, z_dim)
-                x_fake = module(z, y) if n_classes else module(z)
-            else:
-                module(x_fake, y) if n_classes else module(torch.zeros(2, *sample_shape))
+            module(*(t.to(device) for t in inputs[name]))
         module.train(was_training)
         for h in hooks:
             h.remove()

@@ -8,12 +8,9 @@ from ganforge.data import Dataset
 from ganforge.metrics.toy2d import mode_statistics
 
 
-def evaluate_points(G: torch.nn.Module, dataset: Dataset, n: int, seed: int = 0, device="cpu") -> dict:
-    """Modes captured, high-quality fraction and reverse KL of ``n`` samples (PacGAN protocol)."""
-    from ganforge.train.loop import generate
-
-    z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed)).to(device)
-    samples = generate(G, z)
+def evaluate_points(samples: torch.Tensor, dataset: Dataset, seed: int = 0) -> dict:
+    """Modes captured, high-quality fraction and reverse KL of generated 2-D ``samples`` (n, 2),
+    drawn with ``seed`` (PacGAN protocol)."""
     means = torch.tensor(dataset.info["means"])
     stds = torch.tensor(dataset.info["stds"])
     return {**mode_statistics(samples, means, stds), "seed": seed,
@@ -151,13 +148,13 @@ def evaluation_card(run, fx, n: int, seed: int, reference: dict, resize: str, t0
     """The record of how a set of numbers was made: run, extractor, samples, reference, policy."""
     import time
 
-    from ganforge import __version__
+    from ganforge.version import __version__
 
     return {
         "run": str(run.run_dir), "step": run.step, "checkpoint": run.checkpoint.name,
         "kimg": run.state["images_seen"] / 1000,
         "extractor": {"name": fx.name, "sha256": fx.sha256, "test_accuracy": fx.card.get("test_accuracy")},
-        "generated": {"n": n, "seed": seed, "network": "G_ema" if "G_ema" in run.models else "G"},
+        "generated": {"n": n, "seed": seed, "network": run.sampling_network_name},
         "reference": reference, "resize": resize, "ganforge_version": __version__,
         "time_s": round(time.perf_counter() - t0, 2), "metrics": metrics,
     }
@@ -192,19 +189,17 @@ class PeriodicEvaluator:
 
         return (not self.dataset.is_image) or self.dataset.info.get("source") in DEFAULT_FOR_DATASET
 
-    def __call__(self, G: torch.nn.Module, device) -> dict:
-        from ganforge.train.loop import generate
-
+    def __call__(self, sample) -> dict:
+        """Metrics of ``sample(n, seed)`` (the run's samples, n of them, drawn with seed)."""
         if not self.dataset.is_image:
-            stats = evaluate_points(G, self.dataset, self.n, self.seed, device)
+            stats = evaluate_points(sample(self.n, self.seed), self.dataset, self.seed)
             return {f"eval/{k}": stats[k] for k in ("modes", "high_quality", "reverse_kl")}
         if self._extractor is None:
             from ganforge.metrics.features import DEFAULT_FOR_DATASET, load_extractor
 
             self._extractor = load_extractor(DEFAULT_FOR_DATASET[self.dataset.info["source"]], log=self.log)
             self._real = reference_features(self._extractor, self._extractor.spec.dataset, "test", self.log)
-        z = torch.randn(self.n, G.z_dim, generator=torch.Generator().manual_seed(self.seed)).to(device)
-        feats, probs = self._extractor.run(generate(G, z))
+        feats, probs = self._extractor.run(sample(self.n, self.seed))
         m = image_metrics(*self._real, feats, probs, ["fid", "pr", "classes"], self.seed)
         return {"eval/fid": m["fid"]["value"], "eval/precision": m["pr"]["precision"],
                 "eval/recall": m["pr"]["recall"], "eval/classes_seen": m["classes"]["classes_seen"]}

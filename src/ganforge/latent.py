@@ -19,7 +19,6 @@ from pathlib import Path
 import torch
 
 from ganforge.errors import GanforgeError
-from ganforge.train.loop import generate
 
 
 def seed_latent(run, seed: int) -> torch.Tensor:
@@ -44,7 +43,7 @@ def interpolate(run, seed_from: int, seed_to: int, steps: int = 10, spherical: b
     z0, z1 = seed_latent(run, seed_from), seed_latent(run, seed_to)
     t = torch.linspace(0, 1, steps)
     z = slerp(z0, z1, t) if spherical else (1 - t[:, None]) * z0 + t[:, None] * z1
-    return generate(run.generator, z.to(run.device), run.labels(steps, label))
+    return run.generate(z, label)
 
 
 def _classifier(run, log=print):
@@ -70,7 +69,7 @@ def find_direction(run, attribute: int, n: int = 5000, seed: int = 0, name: str 
     if n < run.method.z_dim + 2:
         raise GanforgeError(f"-n {n} is too few samples to fit a probe on {run.method.z_dim}-d latents")
     z = run.method.latents(n, torch.Generator().manual_seed(seed))
-    _, probs = fx.run(generate(run.generator, z.to(run.device), run.labels(n)))
+    _, probs = fx.run(run.generate(z))
     score = probs[:, attribute].clamp_min(1e-6).log().double()                  # (n,)
     design = torch.cat([z.double(), torch.ones(n, 1, dtype=torch.float64)], 1)   # (n, z_dim + 1)
     coef = torch.linalg.lstsq(design, score[:, None]).solution.flatten()
@@ -122,7 +121,7 @@ def edit(run, seed: int, direction: str, amounts: torch.Tensor, population: int 
 
     def class_probs(z):  # (A, P, z_dim) -> (A, P, C)
         flat = z.reshape(-1, z.shape[-1])
-        _, p = fx.run(generate(run.generator, flat.to(run.device), run.labels(len(flat))))
+        _, p = fx.run(run.generate(flat))
         return p.view(*z.shape[:2], -1)
 
     def slopes(p):  # least-squares slope of each class probability against the amount: (P, C)
@@ -132,7 +131,7 @@ def edit(run, seed: int, direction: str, amounts: torch.Tensor, population: int 
     z_seed = seed_latent(run, seed)
     strip_z = z_seed[None] + amounts[:, None, None] * d                        # (A, 1, z_dim)
     strip_p = class_probs(strip_z)
-    images = generate(run.generator, strip_z[:, 0].to(run.device), run.labels(len(amounts)))
+    images = run.generate(strip_z[:, 0])
     zs = run.method.latents(population, torch.Generator().manual_seed(10_000 + seed))
     pop_p = class_probs(zs[None] + amounts[:, None, None] * d)                 # (A, P, C)
     pop_s = slopes(pop_p)

@@ -58,8 +58,26 @@ class Dataset:
     def sample_shape(self) -> tuple[int, ...]:
         return tuple(self.x.shape[1:])
 
+    @property
+    def n_classes(self) -> int | None:
+        return None if self.y is None else int(self.y.max()) + 1
+
+    @property
+    def spec(self) -> DataSpec:
+        return DataSpec(self.sample_shape, self.is_image, self.n_classes)
+
     def __len__(self) -> int:
         return len(self.x)
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What a method needs to know of its data to build networks: the shape of one sample,
+    whether samples are images, and the number of classes (None without labels)."""
+
+    sample_shape: tuple[int, ...]
+    is_image: bool
+    n_classes: int | None = None
 
 
 def allowed_routes() -> list[str]:

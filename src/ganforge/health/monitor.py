@@ -72,8 +72,10 @@ class HealthMonitor:
     """Feed it every metrics row (training rows, evaluation rows, earlier alert rows) with
     :meth:`update`; it returns the alerts that start at that row."""
 
-    def __init__(self, loss: str, log_every: int, thresholds: Thresholds | None = None):
-        self.loss, self.log_every = loss, log_every
+    def __init__(self, saturating: bool, log_every: int, thresholds: Thresholds | None = None):
+        """saturating: the game's generator loss saturates (losses.gan.Game.saturating), which
+        names the vanishing-gradient failure; log_every: steps between rows."""
+        self.saturating, self.log_every = saturating, log_every
         self.th = thresholds or Thresholds()
         self.rows: deque[dict] = deque(maxlen=max(self.th.window, self.th.patience) + 1)
         self.n_rows = 0
@@ -167,7 +169,7 @@ class HealthMonitor:
         now = fake_prob if fake_prob is not None else fake_acc
         message = (f"The discriminator is winning: {evidence} (now {now:.2g})"
                    f" and the gradient reaching the generator is {grad / early:.1e} of what it was at the start.")
-        if self.loss == "mm":
+        if self.saturating:
             return (message + " This is the vanishing-gradient failure of the saturating loss log(1 - D(G(z))).",
                     "Try the non-saturating loss (method.loss=ns), a lower D learning rate (method.lr_d) or "
                     "fewer D steps (method.d_steps).")

@@ -17,22 +17,18 @@ import torch
 
 from ganforge.data import Dataset
 
-#: decision threshold on D's raw output, per game: above it, D says "real"
-DECISION_THRESHOLD = {"ns": 0.0, "mm": 0.0, "hinge": 0.0, "lsgan": 0.5}
 
+def d_accuracy(threshold: float | None, real_out: torch.Tensor, fake_out: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Fraction of real samples D calls real (raw output > threshold) and of fakes it calls fake.
 
-def d_accuracy(kind: str, real_out: torch.Tensor, fake_out: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Fraction of real samples D calls real and of fakes it calls fake.
-
-    For the cross-entropy games D(x) > 0.5 means "real", i.e. logit > 0; hinge uses sign(D(x)) and
-    least squares the midpoint of its targets 0 and 1. The Wasserstein critic has no decision
-    threshold, so it gets no accuracy.
+    The threshold is the game's (losses.gan.Game.threshold): logit 0, i.e. D(x) = 0.5, for the
+    cross-entropy games, 0 for hinge, the midpoint of the targets 0 and 1 for least squares. The
+    Wasserstein critic has none (None), so it gets no accuracy.
     """
-    if kind not in DECISION_THRESHOLD:
+    if threshold is None:
         return {}
-    t = DECISION_THRESHOLD[kind]
-    return {"D_acc_real": (real_out.detach() > t).float().mean(),
-            "D_acc_fake": (fake_out.detach() <= t).float().mean()}
+    return {"D_acc_real": (real_out.detach() > threshold).float().mean(),
+            "D_acc_fake": (fake_out.detach() <= threshold).float().mean()}
 
 
 def probe_output_gradient(x: torch.Tensor) -> torch.Tensor:
@@ -63,8 +59,8 @@ class SampleProbe:
     high-quality samples.
     """
 
-    def __init__(self, dataset: Dataset, latents: torch.Tensor, log=print):
-        self.dataset, self.latents = dataset, latents
+    def __init__(self, dataset: Dataset, n: int, log=print):
+        self.dataset, self.n = dataset, n
         self.extractor = None
         if dataset.is_image:
             from ganforge.metrics.features import DEFAULT_FOR_DATASET, load_extractor
@@ -77,7 +73,7 @@ class SampleProbe:
                     self.extractor = None
                 if self.extractor is not None and tuple(dataset.sample_shape) != self.extractor.spec.input_shape:
                     self.extractor = None  # e.g. MNIST resized to 32x32: pixels, not a resized guess
-        pick = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(12345))[:len(latents)]
+        pick = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(12345))[:n]
         real = dataset.x[pick].cpu()
         real = real.float() / 127.5 - 1 if real.dtype == torch.uint8 else real.float()  # images: [-1, 1]
         self.real_spread = float(_mean_pairwise_distance(self._features(real)[0]))
@@ -88,10 +84,9 @@ class SampleProbe:
         return x.flatten(1).float(), None
 
     @torch.no_grad()
-    def __call__(self, G: torch.nn.Module) -> dict[str, float]:
-        from ganforge.train.loop import generate
-
-        fake = generate(G, self.latents.to(next(G.parameters()).device))
+    def __call__(self, fake: torch.Tensor) -> dict[str, float]:
+        """The probe's numbers for ``fake``: the same fixed batch of generated samples each time
+        (the caller draws them from fixed inputs, without the EMA)."""
         if not torch.isfinite(fake).all():
             return {"health/diversity": float("nan")}
         feats, probs = self._features(fake)

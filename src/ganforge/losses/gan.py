@@ -14,6 +14,9 @@ which is exactly when G most needs it; NS-GAN's gradient -(1 - sigmoid(l)) is la
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
@@ -92,10 +95,63 @@ def clip_weights(module: torch.nn.Module, c: float) -> None:
         p.clamp_(-c, c)
 
 
-G_LOSSES = {"mm": g_loss_mm, "ns": g_loss_ns, "hinge": g_loss_hinge, "lsgan": g_loss_lsgan,
-            "wgan": g_loss_wasserstein}
-D_LOSSES = {"mm": d_loss_bce, "ns": d_loss_bce, "hinge": d_loss_hinge, "lsgan": d_loss_lsgan,
-            "wgan": d_loss_wasserstein}
+def d_loss_relativistic(real_out: torch.Tensor, fake_out: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Relativistic standard GAN (Jolicoeur-Martineau 2019): D judges whether a real sample is more
+    real than a fake one, pairing the i-th real with the i-th fake:
+    -E[log sigmoid(C(x) - C(G(z)))] = E[softplus(-(c_real - c_fake))]."""
+    loss = F.softplus(-(real_out - fake_out)).mean()
+    return {"loss": loss}
+
+
+def g_loss_relativistic(real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
+    """Relativistic generator loss, the mirror image: E[softplus(-(c_fake - c_real))]."""
+    return F.softplus(-(fake_out - real_out)).mean()
+
+
+@dataclass(frozen=True)
+class Game:
+    """One GAN game, everything the rest of ganforge needs to know about it.
+
+    d_loss(real_out, fake_out) -> {"loss", and "real"/"fake" where the loss splits that way};
+    g_loss(real_out, fake_out) -> scalar, where real_out is None unless ``g_uses_real`` (a
+    relativistic game compares fakes with reals, so G's step then also runs D on a real batch).
+    probabilistic: D's raw output is the logit of P(real), so D(x) = sigmoid(out) is reported and
+    drawn. threshold: the raw output above which D says "real" (None: the Wasserstein critic has
+    no decision, hence no accuracy). saturating: G's gradient vanishes when D rejects the fakes
+    confidently (the health monitor names this failure).
+    """
+
+    name: str
+    description: str
+    d_loss: Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
+    g_loss: Callable[[torch.Tensor | None, torch.Tensor], torch.Tensor]
+    probabilistic: bool = False
+    threshold: float | None = None
+    g_uses_real: bool = False
+    saturating: bool = False
+
+
+def _fake_only(g_loss: Callable[[torch.Tensor], torch.Tensor]):
+    """A generator loss of D's output on fakes alone, in the (real_out, fake_out) signature."""
+    def loss(real_out, fake_out):
+        return g_loss(fake_out)
+    loss.__doc__ = g_loss.__doc__
+    loss.__name__ = g_loss.__name__
+    return loss
+
+
+#: every game, by the name ``method.loss`` takes
+GAMES: dict[str, Game] = {g.name: g for g in (
+    Game("ns", "BCE, non-saturating G loss -log D(G(z))", d_loss_bce, _fake_only(g_loss_ns),
+         probabilistic=True, threshold=0.0),
+    Game("mm", "BCE, saturating G loss log(1 - D(G(z)))", d_loss_bce, _fake_only(g_loss_mm),
+         probabilistic=True, threshold=0.0, saturating=True),
+    Game("hinge", "hinge loss", d_loss_hinge, _fake_only(g_loss_hinge), threshold=0.0),
+    Game("lsgan", "least squares", d_loss_lsgan, _fake_only(g_loss_lsgan), threshold=0.5),
+    Game("wgan", "Wasserstein", d_loss_wasserstein, _fake_only(g_loss_wasserstein)),
+    Game("rsgan", "relativistic BCE (real more real than fake)", d_loss_relativistic, g_loss_relativistic,
+         threshold=0.0, g_uses_real=True),
+)}
 
 
 def r1_penalty(real_logits: torch.Tensor, real_x: torch.Tensor) -> torch.Tensor:

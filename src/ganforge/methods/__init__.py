@@ -1,26 +1,39 @@
-"""Methods (model families), registered by name."""
+"""Methods (model families), registered by name.
+
+Registering a method makes ``method.name=<name>`` valid: its ``Options`` become the keys of the
+config's method section and its ``model_keys`` the model keys it reads.
+"""
 
 from __future__ import annotations
 
-from ganforge.errors import GanforgeError, did_you_mean
+import torch
+
+from ganforge.config import METHOD_SPECS, method_spec, register_method
+from ganforge.data import DataSpec
 from ganforge.methods.autoencoder import AutoencoderMethod, VAEMethod
-from ganforge.methods.base import Method, OptimizerSpec, Phase
-from ganforge.methods.cgan import ConditionalGANMethod
-from ganforge.methods.gan import GANMethod
+from ganforge.methods.base import LRSchedule, Method, OptimizerSpec, Phase
+from ganforge.methods.gan import ConditionalGANMethod, GANMethod, WGANGPOptions, WGANOptions
+from ganforge.train.ema import make_ema
 
-METHODS = {"gan": GANMethod, "wgan-gp": GANMethod, "wgan": GANMethod, "cgan": ConditionalGANMethod,
-           "ae": AutoencoderMethod, "vae": VAEMethod}
+# name -> (method class, its options when they differ from the class's own)
+METHODS: dict[str, type[Method]] = {"gan": GANMethod, "wgan-gp": GANMethod, "wgan": GANMethod,
+                                    "cgan": ConditionalGANMethod, "ae": AutoencoderMethod, "vae": VAEMethod}
+_OPTIONS = {"wgan-gp": WGANGPOptions, "wgan": WGANOptions}
 
-
-def build_method(cfg, sample_shape: tuple[int, ...], image: bool, n_classes: int | None = None) -> Method:
-    """The method named by cfg.method.name; ``n_classes`` (from the data's labels) for conditional ones."""
-    name = cfg.method.name
-    if name not in METHODS:
-        raise GanforgeError(f"unknown method.name '{name}'{did_you_mean(name, METHODS)}; choose one of "
-                            f"{', '.join(METHODS)}")
-    if name == "cgan":
-        return METHODS[name](cfg, sample_shape, image, n_classes)
-    return METHODS[name](cfg, sample_shape, image)
+for _name, _cls in METHODS.items():
+    register_method(_name, _OPTIONS.get(_name, _cls.Options), _cls.model_keys)
 
 
-__all__ = ["METHODS", "Method", "OptimizerSpec", "Phase", "build_method"]
+def build_method(cfg, data: DataSpec, device: torch.device | str = "cpu", channels_last: bool = False) -> Method:
+    """The method named by cfg.method.name with its networks on ``device`` and an EMA copy of
+    each network the method names (``method.ema``) when cfg.method.ema_halflife_kimg > 0."""
+    method_spec(cfg.method.name)  # a clear error for an unknown name
+    method = METHODS[cfg.method.name](cfg, data)
+    memory_format = torch.channels_last if (channels_last and data.is_image) else torch.contiguous_format
+    for module in method.models.values():
+        module.to(device=device, memory_format=memory_format)
+    method.ema = {f"{name}_ema": make_ema(method.models[name]) for name in method.ema_networks()}
+    return method
+
+
+__all__ = ["METHODS", "METHOD_SPECS", "LRSchedule", "Method", "OptimizerSpec", "Phase", "build_method"]

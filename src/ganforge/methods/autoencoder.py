@@ -14,14 +14,36 @@ autoencoder has no prior to sample from; its sample grids during training show r
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
+from ganforge.config import MethodOptions, _opt
 from ganforge.data import Batch
 from ganforge.errors import GanforgeError
 from ganforge.losses.vae import gaussian_kl, kl_weight, log_likelihood, reparameterize, split_posterior
-from ganforge.methods.base import Method, OptimizerSpec, Phase
+from ganforge.methods.base import Carry, Method, OptimizerSpec, Phase
 from ganforge.models.autoencoder import build_autoencoder
+
+AE_MODEL_KEYS = ("arch", "z_dim", "ae_width", "ae_depth", "likelihood")
+
+
+@dataclass
+class AEOptions(MethodOptions):
+    name: str = _opt("ae", "training method")
+    lr: float = _opt(1e-3, "Adam learning rate of encoder and decoder", min=0.0, max=1.0)
+    binarize: bool = _opt(False, "with a bernoulli decoder: train on dynamically binarised images (each pixel "
+                          "drawn as 0/1 with its grey level as probability, afresh every batch)")
+    perceptual_weight: float = _opt(0.0, "add this weight x squared distance between the dataset classifier's "
+                                    "features of input and reconstruction", min=0.0)
+
+
+@dataclass
+class VAEOptions(AEOptions):
+    name: str = _opt("vae", "training method")
+    beta: float = _opt(1.0, "weight of the KL term (beta-VAE; 1 gives the ELBO)", min=0.0)
+    kl_warmup_kimg: float = _opt(0.0, "ramp the KL weight from 0 to beta over this many thousand images", min=0.0)
 
 
 def likelihood_target(decoder, x: torch.Tensor, binarize: bool) -> torch.Tensor:
@@ -41,14 +63,15 @@ def encoder_input(target: torch.Tensor, decoder) -> torch.Tensor:
 class AutoencoderMethod(Method):
     """Shared by ae and vae: networks, one optimizer over both, previews and encoding."""
 
+    Options = AEOptions
+    model_keys = AE_MODEL_KEYS
     variational = False
 
-    def __init__(self, cfg, sample_shape: tuple[int, ...], image: bool):
-        super().__init__()
-        self.cfg = cfg
-        E, G = build_autoencoder(cfg.model, sample_shape, image, self.variational)
+    def __init__(self, cfg, data):
+        super().__init__(cfg, data)
+        sample_shape = tuple(data.sample_shape)
+        E, G = build_autoencoder(cfg.model, sample_shape, data.is_image, self.variational)
         self.models = {"E": E, "G": G}
-        self.images_seen = 0  # set by the training loop before each iteration (KL warm-up)
         self._features = None
         if cfg.method.perceptual_weight > 0:
             self._features = _perceptual_network(cfg.data.source, sample_shape)
@@ -58,8 +81,25 @@ class AutoencoderMethod(Method):
         return self.variational
 
     def optimizers(self) -> dict[str, OptimizerSpec]:
-        m = self.cfg.method
-        return {"AE": OptimizerSpec(m.lr, (0.9, 0.999), networks=("E", "G"))}
+        o = self.options
+        return {"AE": OptimizerSpec(o.lr, (0.9, 0.999), networks=("E", "G"), kind=o.optimizer,
+                                    weight_decay=o.weight_decay, schedule=self.schedule())}
+
+    def objective(self) -> str:
+        beta = f", beta {self.options.beta:g}" if self.variational else ""
+        return f"{self.models['G'].likelihood} decoder{beta}"
+
+    def example_inputs(self, n=2):
+        return {"E": (torch.zeros(n, *self.data.sample_shape),), "G": (torch.zeros(n, self.models["G"].z_dim),)}
+
+    @property
+    def encoder(self) -> nn.Module:
+        return self.models["E"]
+
+    @property
+    def decoder(self) -> nn.Module:
+        """The trained decoder p(x | z) (sampling uses its EMA copy when the run keeps one)."""
+        return self.models["G"]
 
     def phases(self) -> list[Phase]:
         return [Phase("AE", "AE", self.loss)]
@@ -72,9 +112,9 @@ class AutoencoderMethod(Method):
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.models["G"](self.encode(x))
 
-    def loss(self, models: dict[str, nn.Module], batch: Batch) -> dict[str, torch.Tensor]:
+    def loss(self, models: dict[str, nn.Module], batch: Batch, carry: Carry | None = None) -> dict[str, torch.Tensor]:
         E, G = models["E"], models["G"]
-        m = self.cfg.method
+        m = self.options
         target = likelihood_target(G, batch.x, m.binarize)
         h = E(encoder_input(target, G))
         if self.variational:
@@ -88,7 +128,7 @@ class AutoencoderMethod(Method):
         out = {"recon": recon_nll.mean()}
         loss = recon_nll.mean()
         if kl is not None:
-            w = kl_weight(self.images_seen, m.beta, m.kl_warmup_kimg)
+            w = kl_weight(self.images_seen, m.beta, m.kl_warmup_kimg)  # images_seen: set by the loop
             out["kl"] = kl.mean()
             out["neg_elbo"] = (recon_nll + kl).mean().detach()
             loss = loss + w * kl.mean()
@@ -100,10 +140,16 @@ class AutoencoderMethod(Method):
         out["loss"] = loss
         return out
 
+    def preview_inputs(self, dataset, seed, n):
+        """32 fixed real images (seeded pick): the grids show them and their reconstructions."""
+        pick = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed + 2))[:32]
+        return {"x": dataset.x[pick].float() / 127.5 - 1}, 8
+
     @torch.no_grad()
-    def preview(self, models: dict[str, nn.Module], real: torch.Tensor) -> torch.Tensor:
+    def preview(self, inputs: dict[str, torch.Tensor], device) -> torch.Tensor:
         """Originals and their reconstructions in alternating rows of 8 (the training-time grid)."""
-        G, E = models["G"], models["E"]
+        G, E = self.models["G"], self.models["E"]
+        real = inputs["x"].to(device)
         was = G.training, E.training
         G.eval()
         E.eval()
@@ -116,6 +162,7 @@ class AutoencoderMethod(Method):
 
 
 class VAEMethod(AutoencoderMethod):
+    Options = VAEOptions
     variational = True
 
 

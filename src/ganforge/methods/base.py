@@ -1,31 +1,45 @@
-"""The small interface every method (model family) implements for the shared training loop.
+"""The interface every method (model family) implements, and the records it hands the loop.
 
-A method owns its networks and says, as a list of :class:`Phase` records, what one training
-iteration does. Loss functions are pure: ``loss(models, batch) -> {name: tensor}`` with the
-scalar to minimise under ``"loss"``; they never touch optimizers. The loop does the rest.
+A method owns its networks, its options and any state of its own, and says
+
+* how one training iteration goes, as a list of :class:`Phase` records, and which optimizers
+  exist (:class:`OptimizerSpec`, with an LR schedule);
+* how to sample: :meth:`Method.sampling_inputs` draws the inputs (noise, labels, ...) on CPU and
+  :meth:`Method.generate` turns them into samples; :meth:`Method.preview` is what a training-time
+  grid shows; :meth:`Method.critic` is the network the 2-D picture draws as a heat map.
+
+Loss functions are pure: ``loss(models, batch, carry) -> {name: tensor}`` with the scalar to
+minimise under ``"loss"``; they never touch optimizers. ``carry`` holds what earlier phases of
+the same iteration handed on (:attr:`Phase.hands_on`). The training loop does everything else.
+Nothing outside ``ganforge.methods`` names a network ("G", "D", ...).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from ganforge.data import Batch
+from ganforge.errors import GanforgeError
 
-LossFn = Callable[[dict[str, nn.Module], Batch], dict[str, torch.Tensor]]
+Carry = dict[str, torch.Tensor]
+LossFn = Callable[[dict[str, nn.Module], Batch, Carry], dict[str, torch.Tensor]]
 
 
 @dataclass(frozen=True)
 class Phase:
-    """One optimisation step type.
+    """One kind of optimisation step.
 
-    name: label used in logs ("D", "G"); trains: the network it updates (its optimizer has the
-    same name); loss: pure loss function; repeats: times per iteration (k for the
-    discriminator); needs_data: draw a fresh real batch before each repeat; after_step: called
-    with the models after each optimizer step (e.g. WGAN weight clipping), or None.
+    name: label in logs ("D", "G"); trains: the optimizer it steps (see :meth:`Method.optimizers`);
+    loss: a pure loss function; repeats: steps per iteration (k for the discriminator), each on
+    a fresh real batch when ``needs_data``; every: run only on iterations i with i % every == 0,
+    the loss multiplied by ``every`` so that its average pull is what it would be at every step
+    (lazy regularisation, StyleGAN2); hands_on: keys of the loss output that are put in the
+    iteration's carry for later phases instead of being logged (e.g. the generator's fakes);
+    after_step: called with the models after each optimizer step (e.g. WGAN weight clipping).
     """
 
     name: str
@@ -33,30 +47,65 @@ class Phase:
     loss: LossFn
     repeats: int = 1
     needs_data: bool = True
+    every: int = 1
+    hands_on: tuple[str, ...] = ()
     after_step: Callable[[dict[str, nn.Module]], None] | None = None
 
 
 @dataclass(frozen=True)
+class LRSchedule:
+    """Learning-rate factor as a pure function of the iteration, so a resumed run needs no state.
+
+    constant: 1. linear: 1 until ``decay_start`` x total steps, then linearly down to 0 at the
+    last step (pix2pix/CycleGAN train half their epochs at a constant LR, half decaying).
+    """
+
+    kind: str = "constant"
+    decay_start: float = 0.5
+
+    def factor(self, step: int, total_steps: int) -> float:
+        if self.kind == "constant":
+            return 1.0
+        start = self.decay_start * total_steps
+        if step < start:
+            return 1.0
+        return max(0.0, (total_steps - step) / max(total_steps - start, 1.0))
+
+
+@dataclass(frozen=True)
 class OptimizerSpec:
-    """Adam settings of one optimizer; ``networks`` it updates (default: the network of its name)."""
+    """One optimizer: kind (adam or adamw), its settings, the ``networks`` it updates (default:
+    the network of its own name) and its learning-rate schedule."""
 
     lr: float
     betas: tuple[float, float]
     networks: tuple[str, ...] = ()
+    kind: str = "adam"
+    weight_decay: float = 0.0
+    schedule: LRSchedule = field(default_factory=LRSchedule)
 
 
 class Method:
-    """Base class. Subclasses fill ``models`` and implement ``phases`` and ``optimizers``."""
+    """Base class. A subclass fills ``self.models`` and implements ``phases`` and ``optimizers``;
+    it declares its options as ``Options`` (a config.MethodOptions subclass) and the model keys
+    it reads as ``model_keys``."""
 
-    #: the network whose weights an EMA copy tracks and that ``sample`` uses
-    generator_name = "G"
+    #: the network samples come from (an EMA copy of it is used when the run keeps one)
+    sampler = "G"
     #: whether latents drawn from N(0, I) mean anything to the generator (not for an autoencoder)
     has_prior = True
-    #: thousands of images seen so far; the loop sets it before every iteration (for schedules)
-    images_seen = 0
+    #: the GAN game (losses.gan.Game) for adversarial methods, else None
+    game = None
 
-    def __init__(self):
+    def __init__(self, cfg, data):
+        self.cfg, self.data = cfg, data  # data: a DataSpec (sample shape, images or not, classes)
+        self.options = cfg.method
         self.models: dict[str, nn.Module] = {}
+        self.ema: dict[str, nn.Module] = {}  # "<network>_ema" -> the EMA copy (filled by build_method)
+        #: real images seen so far; the loop sets it before every iteration (for schedules)
+        self.images_seen = 0
+
+    # -- training ---------------------------------------------------------------------------
 
     def phases(self) -> list[Phase]:
         raise NotImplementedError
@@ -64,9 +113,50 @@ class Method:
     def optimizers(self) -> dict[str, OptimizerSpec]:
         raise NotImplementedError
 
+    def schedule(self) -> LRSchedule:
+        """The LR schedule the method's options ask for (method.lr_schedule, method.lr_decay_start)."""
+        return LRSchedule(self.options.lr_schedule, self.options.lr_decay_start)
+
+    def ema_networks(self) -> tuple[str, ...]:
+        """Networks that get an EMA copy (the sampler, when method.ema_halflife_kimg > 0)."""
+        return (self.sampler,) if self.options.ema_halflife_kimg > 0 else ()
+
+    def networks(self) -> dict[str, nn.Module]:
+        """Every network to checkpoint: the trained ones and their EMA copies."""
+        return {**self.models, **self.ema}
+
+    def state_dict(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """The method's own state besides weights (pools, running means, counters) as
+        (tensors, JSON-able dict); saved in every checkpoint and restored exactly on resume."""
+        return {}, {}
+
+    def load_state_dict(self, tensors: dict[str, torch.Tensor], state: dict) -> None:
+        if tensors or state:
+            raise GanforgeError(f"the checkpoint holds state for method {self.options.name} that it does not use")
+
+    def objective(self) -> str:
+        """A few words on what the method minimises, for summaries and reports."""
+        return f"method {self.options.name}"
+
+    def example_inputs(self, n: int = 2) -> dict[str, tuple[torch.Tensor, ...]]:
+        """Zero inputs (a batch of ``n``) for each trained network, for summaries and export."""
+        raise NotImplementedError
+
+    # -- sampling ---------------------------------------------------------------------------
+
+    @property
+    def sampling_network(self) -> nn.Module:
+        """The network samples come from: the EMA copy when there is one."""
+        return self.ema.get(self.sampler + "_ema", self.models[self.sampler])
+
     @property
     def z_dim(self) -> int:
-        return self.models[self.generator_name].z_dim
+        return self.models[self.sampler].z_dim
+
+    @property
+    def n_classes(self) -> int:
+        """Classes a conditional method generates (0 when unconditional)."""
+        return 0
 
     def latents(self, n: int, generator: torch.Generator | None = None,
                 truncation: float | None = None) -> torch.Tensor:
@@ -83,3 +173,70 @@ class Method:
                     break
                 z[outside] = torch.randn(int(outside.sum()), generator=generator)
         return z
+
+    def sampling_inputs(self, n: int, generator: torch.Generator | None = None, *, label: int | None = None,
+                        truncation: float | None = None) -> dict[str, torch.Tensor]:
+        """What ``generate`` needs for ``n`` samples, on CPU (seeded when ``generator`` is given)."""
+        if not self.has_prior:
+            raise GanforgeError(f"method {self.options.name} learns no distribution of codes to sample from; "
+                                "train a VAE (method.name=vae), or use `ganforge reconstruct`")
+        self.check_label(label)
+        return self.inputs_for_latents(self.latents(n, generator, truncation), label)
+
+    def check_label(self, label: int | None) -> None:
+        if label is not None:
+            raise GanforgeError(f"method {self.options.name} is unconditional; --class needs a run trained with "
+                                "method.name=cgan")
+
+    def inputs_for_latents(self, z: torch.Tensor, label: int | None = None) -> dict[str, torch.Tensor]:
+        """Sampling inputs for given latents z (n, z_dim): here {"z": z}."""
+        self.check_label(label)
+        return {"z": z}
+
+    def grid_inputs(self, n: int, seed: int) -> tuple[dict[str, torch.Tensor], int]:
+        """Inputs for a sample grid of about ``n`` images and its images per row."""
+        return self.sampling_inputs(n, torch.Generator().manual_seed(seed)), 8
+
+    def forward_sampler(self, net: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """One chunk of samples from the sampling network (inputs already on its device)."""
+        return net(inputs["z"])
+
+    @torch.no_grad()
+    def generate(self, inputs: dict[str, torch.Tensor], device, chunk: int = 1024,
+                 network: nn.Module | None = None) -> torch.Tensor:
+        """Samples for ``inputs`` in eval mode, in chunks, as float32 on CPU (from the EMA copy of
+        the sampler when there is one, or from ``network``)."""
+        net = network if network is not None else self.sampling_network
+        was_training = net.training
+        net.eval()
+        n = len(next(iter(inputs.values())))
+        out = []
+        for start in range(0, n, chunk):
+            part = {k: v[start:start + chunk].to(device) for k, v in inputs.items()}
+            out.append(self.forward_sampler(net, part).float().cpu())
+        net.train(was_training)
+        return torch.cat(out)
+
+    def sample(self, n: int, seed: int = 0, device="cpu", *, label: int | None = None,
+               truncation: float | None = None) -> torch.Tensor:
+        """``n`` samples on CPU, drawn from a generator seeded with ``seed``."""
+        if n < 1:
+            raise GanforgeError(f"number of samples must be at least 1, got {n}")
+        if truncation is not None and truncation <= 0:
+            raise GanforgeError(f"--truncation must be positive (e.g. 0.7), got {truncation}")
+        inputs = self.sampling_inputs(n, torch.Generator().manual_seed(seed), label=label, truncation=truncation)
+        return self.generate(inputs, device)
+
+    def preview_inputs(self, dataset, seed: int, n: int) -> tuple[dict[str, torch.Tensor], int]:
+        """Fixed inputs for the training-time sample grids (and its images per row)."""
+        if not dataset.is_image:
+            return self.sampling_inputs(n, torch.Generator().manual_seed(seed)), 8
+        return self.grid_inputs(n, seed)
+
+    def preview(self, inputs: dict[str, torch.Tensor], device) -> torch.Tensor:
+        """What a training-time grid shows for the fixed ``inputs``: here, samples."""
+        return self.generate(inputs, device)
+
+    def critic(self) -> tuple[nn.Module, bool] | None:
+        """(network, whether its output is the logit of P(real)) for the 2-D heat map, or None."""
+        return None

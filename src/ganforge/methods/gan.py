@@ -1,91 +1,281 @@
-"""Methods "gan", "wgan-gp" and "wgan": the adversarial game in its common forms.
+"""Methods "gan", "wgan-gp", "wgan" and "cgan": the adversarial game in its common forms.
 
 Each iteration: k discriminator (critic) steps, each on a fresh real batch and fresh noise, then
-one generator step. ``method.loss`` picks the game: ns / mm (binary cross-entropy with the
-non-saturating or saturating generator loss), hinge, lsgan (least squares) or wgan
-(Wasserstein). "wgan-gp" is the Wasserstein game with the gradient penalty (Gulrajani et al.
-2017); "wgan" is the original with weight clipping (Arjovsky et al. 2017). Their paper settings
-are the defaults of those method names (config.METHOD_DEFAULTS).
+one generator step. ``method.loss`` picks the game, a record in ``losses.gan.GAMES``: ns / mm
+(binary cross-entropy with the non-saturating or saturating generator loss), hinge, lsgan (least
+squares), wgan (Wasserstein) or rsgan (relativistic). "wgan-gp" is the Wasserstein game with the
+gradient penalty (Gulrajani et al. 2017); "wgan" the original with weight clipping (Arjovsky et
+al. 2017); their paper settings are their options' defaults.
+
+"cgan" is the class-conditional GAN (Mirza & Osindero 2014) with a projection discriminator
+(Miyato & Koyama 2018) or an auxiliary classifier (AC-GAN, Odena et al. 2017). It uses the same
+loss assembly: fakes get labels drawn uniformly, real batches bring their own, and R1, the
+gradient penalty and clipping work as for the unconditional game. With AC-GAN both players also
+minimise the auxiliary cross-entropy (weighted by method.acgan_weight).
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
+from ganforge.config import MethodOptions, _opt
 from ganforge.data import Batch
+from ganforge.errors import GanforgeError
 from ganforge.health.signals import d_accuracy, probe_output_gradient
-from ganforge.losses.gan import D_LOSSES, G_LOSSES, clip_weights, gradient_penalty, r1_penalty
-from ganforge.methods.base import Method, OptimizerSpec, Phase
+from ganforge.losses.gan import GAMES, Game, clip_weights, gradient_penalty, r1_penalty
+from ganforge.methods.base import Carry, Method, OptimizerSpec, Phase
 from ganforge.models import build_models
+from ganforge.models.conditional import ConditionalDiscriminator, ConditionalGenerator
 
-PROBABILISTIC = ("ns", "mm")  # games whose D output is a logit of P(real)
-
-
-def discriminator_loss(models, batch: Batch, *, kind: str = "ns", r1_gamma: float = 0.0,
-                       gp_weight: float = 0.0) -> dict[str, torch.Tensor]:
-    """The discriminator's loss on a real batch and as many fakes, plus the optional penalties
-    gamma/2 * R1 and lambda * GP. Reports mean D(x) and D(G(z)) as probabilities for the
-    cross-entropy games and as raw outputs (D_out_real, D_out_fake) for the others."""
-    G, D = models["G"], models["D"]
-    z = torch.randn(len(batch), G.z_dim, device=batch.x.device)
-    with torch.no_grad():
-        fake = G(z)
-    real = batch.x.detach().requires_grad_(r1_gamma > 0)
-    real_out, fake_out = D(real), D(fake)
-    out = D_LOSSES[kind](real_out, fake_out)
-    if r1_gamma > 0:
-        out["r1"] = r1_penalty(real_out, real)
-        out["loss"] = out["loss"] + 0.5 * r1_gamma * out["r1"]
-    if gp_weight > 0:
-        out["gp"] = gradient_penalty(D, batch.x, fake)
-        out["loss"] = out["loss"] + gp_weight * out["gp"]
-    out.update(d_output_stats(kind, real_out, fake_out))
-    return out
+GAN_MODEL_KEYS = ("arch", "z_dim", "g_width", "d_width", "g_depth", "d_depth", "d_norm", "spectral_norm")
 
 
-def d_output_stats(kind: str, real_out: torch.Tensor, fake_out: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Mean D(x) and D(G(z)): probabilities for the cross-entropy games (D_x, D_G_z), raw outputs
-    for the others (D_out_real, D_out_fake); plus D's accuracy on real and fake (health signals)."""
+@dataclass
+class GANOptions(MethodOptions):
+    name: str = _opt("gan", "training method")
+    loss: str = _opt("ns", "the game: " + "; ".join(f"{g.name} ({g.description})" for g in GAMES.values()),
+                     choices=list(GAMES))
+    d_steps: int = _opt(1, "discriminator steps per generator step (k)", min=1, max=100)
+    lr_g: float = _opt(2e-4, "generator learning rate", min=0.0, max=1.0)
+    lr_d: float = _opt(2e-4, "discriminator learning rate", min=0.0, max=1.0)
+    beta1: float = _opt(0.5, "Adam beta1", min=0.0, max=1.0)
+    beta2: float = _opt(0.999, "Adam beta2", min=0.0, max=1.0)
+    r1_gamma: float = _opt(0.0, "weight of the R1 penalty gamma/2 * E||grad D(x)||^2 on real data; 0 disables it",
+                           min=0.0)
+    r1_every: int = _opt(1, "apply R1 every this many iterations as its own phase, scaled up to match (lazy "
+                         "regularisation; StyleGAN2 uses 16); 1 adds it to every D step", min=1, max=1000)
+    gp_weight: float = _opt(0.0, "lambda of the WGAN-GP gradient penalty E(||grad D(x_hat)|| - 1)^2 on "
+                            "interpolates; 0 disables it", min=0.0)
+    clip: float = _opt(0.0, "clip every critic weight to [-c, c] after each D step (the original WGAN); 0 disables it",
+                       min=0.0)
+
+
+@dataclass
+class WassersteinOptions(GANOptions):
+    """What WGAN and WGAN-GP share: the Wasserstein game, 5 critic steps, Adam(beta1 0, beta2 0.9)."""
+
+    loss: str = _opt("wgan", "the game (a Wasserstein method plays wgan)", choices=list(GAMES))
+    d_steps: int = _opt(5, "critic steps per generator step (n_critic)", min=1, max=100)
+    beta1: float = _opt(0.0, "Adam beta1", min=0.0, max=1.0)
+    beta2: float = _opt(0.9, "Adam beta2", min=0.0, max=1.0)
+
+    def __post_init__(self):
+        if self.loss != "wgan":
+            raise GanforgeError(f"method {self.name} plays the wgan game; remove method.loss={self.loss} or use "
+                                "method.name=gan")
+
+
+@dataclass
+class WGANGPOptions(WassersteinOptions):
+    """Gulrajani et al. 2017: Adam(1e-4, 0, 0.9), lambda 10."""
+
+    name: str = _opt("wgan-gp", "training method")
+    lr_g: float = _opt(1e-4, "generator learning rate", min=0.0, max=1.0)
+    lr_d: float = _opt(1e-4, "critic learning rate", min=0.0, max=1.0)
+    gp_weight: float = _opt(10.0, "lambda of the gradient penalty", min=0.0)
+    paper_keys = ("loss", "d_steps", "lr_g", "lr_d", "beta1", "beta2", "gp_weight")
+
+
+@dataclass
+class WGANOptions(WassersteinOptions):
+    """Arjovsky et al. 2017 (lr 5e-5, c = 0.01; the paper used RMSProp, ganforge Adam(0, 0.9))."""
+
+    name: str = _opt("wgan", "training method")
+    lr_g: float = _opt(5e-5, "generator learning rate", min=0.0, max=1.0)
+    lr_d: float = _opt(5e-5, "critic learning rate", min=0.0, max=1.0)
+    clip: float = _opt(0.01, "weight clipping bound c for the critic", min=0.0)
+    paper_keys = ("loss", "d_steps", "lr_g", "lr_d", "beta1", "beta2", "clip")
+
+
+@dataclass
+class CGANOptions(GANOptions):
+    name: str = _opt("cgan", "training method")
+    acgan_weight: float = _opt(1.0, "model.cond_d=acgan: weight of the auxiliary classification loss", min=0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# The loss assembly, shared by the unconditional and the conditional game. A conditional
+# generator has ``n_classes``; then fakes get uniform labels and D reads (image, label).
+
+def draw_fake_inputs(G, n: int, device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(z (n, z_dim), labels (n,) for a conditional G, else None)."""
+    y = torch.randint(G.n_classes, (n,), device=device) if getattr(G, "n_classes", 0) else None
+    return torch.randn(n, G.z_dim, device=device), y
+
+
+def run_generator(G, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    return G(z) if y is None else G(z, y)
+
+
+def run_discriminator(D, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    return D(x) if y is None else D(x, y)
+
+
+def real_labels(D, batch: Batch) -> torch.Tensor | None:
+    return batch.y if getattr(D, "n_classes", 0) else None
+
+
+def d_output_stats(game: Game, real_out: torch.Tensor, fake_out: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Mean D(x) and D(G(z)): probabilities for the games whose D output is a logit (D_x, D_G_z), raw
+    outputs for the others (D_out_real, D_out_fake); plus D's accuracy on real and fake."""
     real_out, fake_out = real_out.detach().float(), fake_out.detach().float()
-    acc = d_accuracy(kind, real_out, fake_out)
-    if kind in PROBABILISTIC:
+    acc = d_accuracy(game.threshold, real_out, fake_out)
+    if game.probabilistic:
         return {"D_x": torch.sigmoid(real_out).mean(), "D_G_z": torch.sigmoid(fake_out).mean(), **acc}
     return {"D_out_real": real_out.mean(), "D_out_fake": fake_out.mean(), **acc}
 
 
-def generator_loss(models, batch: Batch, *, kind: str) -> dict[str, torch.Tensor]:
-    """The generator's loss on a fresh batch of fakes (``batch`` gives only size and device), and
-    G_out_grad, the per-sample gradient that reaches G's output through D (filled by backward)."""
+def discriminator_loss(models, batch: Batch, carry: Carry | None = None, *, game: Game, r1_gamma: float = 0.0,
+                       gp_weight: float = 0.0, acgan_weight: float = 0.0) -> dict[str, torch.Tensor]:
+    """D's loss on a real batch and as many fakes, plus the optional penalties gamma/2 * R1,
+    lambda * GP and the AC-GAN auxiliary cross-entropy."""
     G, D = models["G"], models["D"]
-    z = torch.randn(len(batch), G.z_dim, device=batch.x.device)
-    fake = G(z)
-    return {"loss": G_LOSSES[kind](D(fake)), "G_out_grad": probe_output_gradient(fake)}
+    y_real = real_labels(D, batch)
+    z, y_fake = draw_fake_inputs(G, len(batch), batch.x.device)
+    with torch.no_grad():
+        fake = run_generator(G, z, y_fake)
+    real = batch.x.detach().requires_grad_(r1_gamma > 0)
+    real_out, fake_out = run_discriminator(D, real, y_real), run_discriminator(D, fake, y_fake)
+    out = game.d_loss(real_out, fake_out)
+    if r1_gamma > 0:
+        out["r1"] = r1_penalty(real_out, real)
+        out["loss"] = out["loss"] + 0.5 * r1_gamma * out["r1"]
+    if gp_weight > 0:  # interpolates carry the real batch's labels for a conditional critic
+        out["gp"] = gradient_penalty(lambda x: run_discriminator(D, x, y_real), batch.x, fake)
+        out["loss"] = out["loss"] + gp_weight * out["gp"]
+    if getattr(D, "mode", None) == "acgan":
+        out["aux"] = F.cross_entropy(D.classify(batch.x), batch.y) + F.cross_entropy(D.classify(fake), y_fake)
+        out["loss"] = out["loss"] + acgan_weight * out["aux"]
+    out.update(d_output_stats(game, real_out, fake_out))
+    return out
+
+
+def r1_loss(models, batch: Batch, carry: Carry | None = None, *, r1_gamma: float) -> dict[str, torch.Tensor]:
+    """gamma/2 * R1 on its own (lazy regularisation; the loop scales it by the phase's interval)."""
+    D = models["D"]
+    real = batch.x.detach().requires_grad_(True)
+    out = {"r1": r1_penalty(run_discriminator(D, real, real_labels(D, batch)), real)}
+    out["loss"] = 0.5 * r1_gamma * out["r1"]
+    return out
+
+
+def generator_loss(models, batch: Batch, carry: Carry | None = None, *, game: Game,
+                   acgan_weight: float = 0.0) -> dict[str, torch.Tensor]:
+    """G's loss on a fresh batch of fakes, and G_out_grad, the per-sample gradient that reaches
+    G's output through D (filled by backward). ``batch`` gives size and device, and the real
+    samples a relativistic game compares the fakes with."""
+    G, D = models["G"], models["D"]
+    z, y = draw_fake_inputs(G, len(batch), batch.x.device)
+    fake = run_generator(G, z, y)
+    fake_out = run_discriminator(D, fake, y)
+    real_out = run_discriminator(D, batch.x, real_labels(D, batch)) if game.g_uses_real else None
+    out = {"loss": game.g_loss(real_out, fake_out), "G_out_grad": probe_output_gradient(fake)}
+    if getattr(D, "mode", None) == "acgan":
+        out["aux"] = F.cross_entropy(D.classify(fake), y)
+        out["loss"] = out["loss"] + acgan_weight * out["aux"]
+    return out
 
 
 class GANMethod(Method):
-    def __init__(self, cfg, sample_shape: tuple[int, ...], image: bool):
-        super().__init__()
-        self.cfg = cfg
-        G, D = build_models(cfg.model, sample_shape, image)
-        self.models = {"G": G, "D": D}
+    """G(z) against D(x) under one of the games."""
+
+    Options = GANOptions
+    model_keys = GAN_MODEL_KEYS
+
+    def __init__(self, cfg, data):
+        super().__init__(cfg, data)
+        o = self.options
+        self.game = GAMES[o.loss]
+        self.models = dict(zip(("G", "D"), self.build_networks(cfg.model, data), strict=True))
+
+    def build_networks(self, model_cfg, data):
+        return build_models(model_cfg, tuple(data.sample_shape), data.is_image)
 
     def phases(self) -> list[Phase]:
-        m = self.cfg.method
-        gp = m.gp_weight if m.name == "wgan-gp" else 0.0
-        clip = functools.partial(clip_weights_of_d, c=m.clip) if m.name == "wgan" else None
-        d_loss = functools.partial(discriminator_loss, kind=m.loss, r1_gamma=m.r1_gamma, gp_weight=gp)
-        return [
-            Phase("D", "D", d_loss, repeats=m.d_steps, after_step=clip),
-            Phase("G", "G", functools.partial(generator_loss, kind=m.loss), needs_data=False),
-        ]
+        o = self.options
+        lazy_r1 = o.r1_gamma > 0 and o.r1_every > 1
+        acgan = getattr(self, "acgan_weight", 0.0)
+        d_loss = functools.partial(discriminator_loss, game=self.game, r1_gamma=0.0 if lazy_r1 else o.r1_gamma,
+                                   gp_weight=o.gp_weight, acgan_weight=acgan)
+        clip = functools.partial(clip_weights_of_d, c=o.clip) if o.clip > 0 else None
+        phases = [Phase("D", "D", d_loss, repeats=o.d_steps, after_step=clip)]
+        if lazy_r1:
+            phases.append(Phase("D_r1", "D", functools.partial(r1_loss, r1_gamma=o.r1_gamma), every=o.r1_every))
+        phases.append(Phase("G", "G", functools.partial(generator_loss, game=self.game, acgan_weight=acgan),
+                            needs_data=False))
+        return phases
 
     def optimizers(self) -> dict[str, OptimizerSpec]:
-        m = self.cfg.method
-        return {"D": OptimizerSpec(m.lr_d, (m.beta1, m.beta2)),
-                "G": OptimizerSpec(m.lr_g, (m.beta1, m.beta2))}
+        o = self.options
+        common = {"betas": (o.beta1, o.beta2), "kind": o.optimizer, "weight_decay": o.weight_decay,
+                  "schedule": self.schedule()}
+        return {"D": OptimizerSpec(o.lr_d, **common), "G": OptimizerSpec(o.lr_g, **common)}
+
+    def critic(self):
+        return self.models["D"], self.game.probabilistic
+
+    def objective(self) -> str:
+        return f"loss {self.game.name}"
+
+    def example_inputs(self, n=2):
+        labels = (torch.zeros(n, dtype=torch.long),) if self.n_classes else ()
+        return {"G": (torch.zeros(n, self.z_dim), *labels), "D": (torch.zeros(n, *self.data.sample_shape), *labels)}
 
 
 def clip_weights_of_d(models, *, c: float) -> None:
     clip_weights(models["D"], c)
+
+
+class ConditionalGANMethod(GANMethod):
+    """The GAN with labels: the same game and optimizers, conditional networks."""
+
+    Options = CGANOptions
+    model_keys = GAN_MODEL_KEYS + ("embed_dim", "cond_d")
+
+    def __init__(self, cfg, data):
+        if not data.n_classes or data.n_classes < 2:
+            raise GanforgeError("method cgan needs labelled data with at least 2 classes; data.source "
+                                f"{cfg.data.source} has {data.n_classes or 'no'} labels")
+        self.acgan_weight = cfg.method.acgan_weight
+        super().__init__(cfg, data)
+
+    def build_networks(self, model_cfg, data):
+        base_cfg = type(model_cfg)(**{**model_cfg.__dict__, "z_dim": model_cfg.z_dim + model_cfg.embed_dim})
+        G, D = build_models(base_cfg, tuple(data.sample_shape), data.is_image)
+        return (ConditionalGenerator(G, model_cfg.z_dim, data.n_classes, model_cfg.embed_dim),
+                ConditionalDiscriminator(D, data.n_classes, model_cfg.cond_d))
+
+    @property
+    def n_classes(self) -> int:
+        return self.models["G"].n_classes
+
+    def check_label(self, label):
+        if label is not None and not 0 <= label < self.n_classes:
+            raise GanforgeError(f"class {label} is out of range: classes are 0..{self.n_classes - 1}")
+
+    def inputs_for_latents(self, z, label=None):
+        """{"z", "y"}: all class ``label``, or the classes in turn (y_i = i mod n_classes)."""
+        self.check_label(label)
+        n = len(z)
+        return {"z": z, "y": torch.full((n,), label) if label is not None else torch.arange(n) % self.n_classes}
+
+    def grid_inputs(self, n, seed):
+        """One row per class (at most 10), the same z down each column."""
+        rows = min(self.n_classes, 10)
+        cols = max(1, n // rows)
+        z = self.latents(cols, torch.Generator().manual_seed(seed)).repeat(rows, 1)
+        return {"z": z, "y": torch.arange(rows).repeat_interleave(cols)}, cols
+
+    def preview_inputs(self, dataset, seed, n):
+        """Training-time grids: one row per class (at most 10), 8 columns."""
+        return self.grid_inputs(min(self.n_classes, 10) * 8, seed)
+
+    def forward_sampler(self, net, inputs):
+        return net(inputs["z"], inputs["y"])
+
+    def critic(self):
+        return None  # D needs a label for every point: there is no single surface to draw

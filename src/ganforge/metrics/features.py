@@ -20,10 +20,10 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load, save_file
 
-from ganforge import __version__
 from ganforge.data.cache import atomic_write_bytes, cache_dir, sha256_file
 from ganforge.errors import GanforgeError, did_you_mean
 from ganforge.models.classifier import LeNet
+from ganforge.version import __version__
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ def train_extractor(name: str, epochs: int | None = None, seed: int = 0, log=pri
     batch_size = 128
     steps_per_epoch = len(train) // batch_size
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=epochs * steps_per_epoch)
-    batches = BatchIterator(train.x, train.y, batch_size, seed, channels_last=True)
+    batches = BatchIterator({"x": train.x, "y": train.y}, batch_size, seed, channels_last=True)
     t0 = time.perf_counter()
     net.train()
     from tqdm import tqdm

@@ -102,8 +102,9 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
 def _headline(config: dict, training: list[dict], summary: dict) -> str:
     m, d = config.get("method", {}), config.get("data", {})
     last = training[-1] if training else {}
-    objective = (f"{config.get('model', {}).get('likelihood')} decoder" if m.get("name") in ("ae", "vae")
-                 else f"{m.get('loss')} loss")
+    objective = summary.get("objective") or (
+        f"{config.get('model', {}).get('likelihood')} decoder" if m.get("name") in ("ae", "vae")
+        else f"{m.get('loss')} loss")  # a run from before summaries named their objective
     bits = [f"{m.get('name')} ({objective}), {config.get('model', {}).get('arch')} on {d.get('source')}",
             f"{last.get('step', 0):,} steps, {last.get('kimg', 0):.1f} kimg"]
     if summary.get("time_s"):

@@ -11,19 +11,15 @@ def _fmt_time(seconds: float) -> str:
     return f"{m}m{s:02d}s" if m else f"{s}s"
 
 
-def _objective(cfg) -> str:
-    if cfg.method.name in ("ae", "vae"):
-        return f"{cfg.model.likelihood} decoder" + (f", beta {cfg.method.beta:g}" if cfg.method.name == "vae" else "")
-    return f"loss {cfg.method.loss}"
-
-
 def write_summary(run_dir: Path, cfg, rows: list[dict], final_samples: Path, evaluation: dict | None,
-                  device) -> dict:
+                  device, objective: str = "") -> dict:
+    """summary.json and summary.txt; ``objective`` is the method's own words for what it
+    minimised (Method.objective())."""
     training_rows = [r for r in rows if "time_s" in r]
     last = training_rows[-1] if training_rows else {}
     alerts = [r for r in rows if "alert" in r]
     summary = {
-        "name": cfg.name, "step": last.get("step", 0), "kimg": last.get("kimg", 0.0),
+        "name": cfg.name, "objective": objective, "step": last.get("step", 0), "kimg": last.get("kimg", 0.0),
         "time_s": last.get("time_s", 0.0), "device": str(device), "precision": cfg.train.precision,
         "img_per_s": (round(last.get("kimg", 0) * 1000 / last["time_s"], 1) if last.get("time_s") else None),
         "final": {k: last[k] for k in ("loss/D", "loss/G", "D_x", "D_G_z", "loss/AE", "recon", "kl", "neg_elbo")
@@ -35,7 +31,7 @@ def write_summary(run_dir: Path, cfg, rows: list[dict], final_samples: Path, eva
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     lines = [
         f"ganforge run '{cfg.name}' ({cfg.method.name}, "
-        f"{_objective(cfg)}, {cfg.model.arch}, {cfg.data.source})",
+        f"{objective}, {cfg.model.arch}, {cfg.data.source})",
         f"trained {summary['step']} steps = {summary['kimg']:.1f} kimg in {_fmt_time(summary['time_s'])} "
         f"on {device} ({cfg.train.precision}), {summary['img_per_s'] or 0:,.0f} img/s",
     ]

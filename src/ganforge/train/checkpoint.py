@@ -4,11 +4,12 @@ A checkpoint is a folder ``checkpoints/step_000001000/`` holding
 
 - ``models.safetensors``: every network's state dict, keys prefixed by the network's name
   (``G.net.0.weight``, ``D.…``, ``G_ema.…``); enough on its own to sample or export;
-- ``train_state.safetensors``: optimizer tensors (``opt.<name>.<param index>.<key>``) and the
-  torch RNG states (``rng.torch_cpu``, ``rng.torch_cuda.<i>``);
+- ``train_state.safetensors``: optimizer tensors (``opt.<name>.<param index>.<key>``), the
+  torch RNG states (``rng.torch_cpu``, ``rng.torch_cuda.<i>``) and the method's own tensors
+  (``method.<key>``: image pools, running means, ...);
 - ``state.json``: format version, ganforge version, step, images seen, wall time, optimizer
-  hyper-parameters, numpy/python RNG states, the batch iterator's position and the resolved
-  config.
+  hyper-parameters, numpy/python RNG states, the batch iterator's position, the method's own
+  JSON state (``method_state``) and the resolved config.
 
 The folder is written under a temporary name, fsynced, and renamed into place, so a crash or a
 full disk mid-save leaves the previous checkpoint untouched. Loading reads tensors and JSON only
@@ -28,9 +29,9 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from ganforge import __version__
 from ganforge.errors import GanforgeError
 from ganforge.train.migrate import FORMAT_VERSION, migrate
+from ganforge.version import __version__
 
 CHECKPOINT_DIR = "checkpoints"
 
@@ -101,8 +102,10 @@ def _fsync_file(path: Path) -> None:
 
 
 def save_checkpoint(run_dir: Path, step: int, models: dict[str, torch.nn.Module],
-                    optimizers: dict[str, torch.optim.Optimizer], state: dict, keep: int = 2) -> Path:
-    """Write a complete checkpoint for ``step`` atomically; prune all but the newest ``keep``."""
+                    optimizers: dict[str, torch.optim.Optimizer], state: dict, keep: int = 2,
+                    method_state: tuple[dict, dict] = ({}, {})) -> Path:
+    """Write a complete checkpoint for ``step`` atomically; prune all but the newest ``keep``.
+    ``method_state`` is the method's (tensors, JSON) state (Method.state_dict)."""
     root = Path(run_dir) / CHECKPOINT_DIR
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:09d}"
@@ -119,10 +122,12 @@ def save_checkpoint(run_dir: Path, step: int, models: dict[str, torch.nn.Module]
             t, meta = _flatten_optimizer(name, opt)
             train_tensors.update(t)
             opt_meta[name] = meta
+        method_tensors, method_json = method_state
+        train_tensors.update({f"method.{k}": v.detach().cpu().contiguous() for k, v in method_tensors.items()})
         save_file(train_tensors, str(tmp / "train_state.safetensors"))
         _write_json(tmp / "state.json", {
             "format_version": FORMAT_VERSION, "ganforge_version": __version__, "step": step,
-            **state, "optimizers": opt_meta, "rng": rng_json,
+            **state, "optimizers": opt_meta, "rng": rng_json, "method_state": method_json,
         })
         for f in ("models.safetensors", "train_state.safetensors"):
             _fsync_file(tmp / f)
@@ -199,10 +204,12 @@ def load_weights(ckpt: Path, models: dict[str, torch.nn.Module], strict: bool = 
 
 
 def load_training_state(ckpt: Path, optimizers: dict[str, torch.optim.Optimizer]) -> dict:
-    """Restore optimizers and RNGs; return the JSON state (step, images seen, iterator, ...)."""
+    """Restore optimizers and RNGs; return the JSON state (step, images seen, iterator, ...) with
+    the method's own tensors under ``method_tensors`` (for Method.load_state_dict)."""
     state = read_state(ckpt)
     tensors = load_file(str(Path(ckpt) / "train_state.safetensors"))
     for name, opt in optimizers.items():
         opt.load_state_dict(_unflatten_optimizer(name, tensors, state["optimizers"][name]))
     set_rng_state(tensors, state["rng"])
+    state["method_tensors"] = {k[len("method."):]: v for k, v in tensors.items() if k.startswith("method.")}
     return state

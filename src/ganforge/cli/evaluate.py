@@ -1,0 +1,128 @@
+"""Measuring a run: `evaluate`, the feature networks (`evaluator`) and `report`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ganforge.cli.common import _err
+from ganforge.errors import GanforgeError
+
+
+def add_parsers(sub) -> None:
+    e = sub.add_parser("evaluate", help="print a run's metrics and write an evaluation card")
+    e.add_argument("run_dir")
+    e.add_argument("--metrics", help="comma-separated: fid,kid,pr,dc,score,classes (images; default all)")
+    e.add_argument("-n", type=int, default=None, help="samples to draw (images: 10000; 2-D: train.eval_samples)")
+    e.add_argument("--ref", default="test", choices=["train", "test"], help="reference split (default test)")
+    e.add_argument("--extractor", help="feature network (default: the one trained on the run's dataset)")
+    e.add_argument("--resize", action="store_true", help="convert images to the extractor's input size")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--step", type=int, default=None, help="evaluate the checkpoint saved at this step")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_evaluate)
+
+    ev = sub.add_parser("evaluator", help="the feature networks behind the image metrics")
+    evsub = ev.add_subparsers(dest="evaluator_command", required=True, metavar="ACTION")
+    for action, text in (("train", "train (or retrain) the feature network for a dataset"),
+                         ("info", "print the stored network's card (accuracy, sha256)"),
+                         ("floor", "metrics of the test split against the train split")):
+        a = evsub.add_parser(action, help=text)
+        a.add_argument("dataset", help="mnist or fashion-mnist (or an extractor name)")
+        a.add_argument("--json", action="store_true")
+        if action == "train":
+            a.add_argument("--epochs", type=int, default=None)
+        a.set_defaults(func=cmd_evaluator)
+
+    rp = sub.add_parser("report", help="write a run's self-contained report.html (curves, samples, alerts)")
+    rp.add_argument("run", help="run directory")
+    rp.add_argument("-o", "--output", help="where to write the page (default RUN/report.html)")
+    rp.add_argument("--json", action="store_true", help="print the path as JSON")
+    rp.set_defaults(func=cmd_report)
+
+
+def cmd_evaluate(args) -> int:
+    from ganforge import api
+
+    metrics = [m.strip() for m in args.metrics.split(",")] if args.metrics else None
+    result = api.evaluate(args.run_dir, n=args.n, seed=args.seed, metrics=metrics, ref_split=args.ref,
+                          extractor=args.extractor, resize=args.resize, step=args.step, log=_err)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"run {result['run']} at step {result['step']} ({result['kimg']:.1f} kimg)")
+    for k, v in result.get("training", {}).items():
+        print(f"  {k:<16} {v:.4f}")
+    if "modes" in result:
+        m = result["modes"]
+        print(f"  modes captured   {m['modes']}/{m['modes_total']}")
+        print(f"  high quality     {100 * m['high_quality']:.1f}%  ({m['n']} samples, seed {m['seed']})")
+        print(f"  reverse KL       {m['reverse_kl']:.4f}")
+    else:
+        fx, ref, gen = result["extractor"], result["reference"], result["generated"]
+        print(f"  features: {fx['name']} (sha256 {fx['sha256'][:12]}); {gen['n']} samples (seed {gen['seed']}) "
+              f"vs {ref['dataset']} {ref['split']} ({ref['n']}); resize: {result['resize']}")
+        print(format_image_metrics(result["metrics"]))
+    print(f"card: {result['card_path']}")
+    return 0
+
+
+def format_image_metrics(m: dict) -> str:
+    """One aligned line per metric, with its interval or spread."""
+    lines = []
+    if "fid" in m:
+        f = m["fid"]
+        lines.append(f"  FID              {f['value']:.3f}  (95% CI {f['ci_low']:.3f} - {f['ci_high']:.3f})")
+    if "kid" in m:
+        lines.append(f"  KID              {m['kid']['value']:.5f} +- {m['kid']['std']:.5f}")
+    if "pr" in m:
+        lines.append(f"  precision/recall {m['pr']['precision']:.3f} / {m['pr']['recall']:.3f}  (k={m['pr']['k']})")
+    if "dc" in m:
+        lines.append(f"  density/coverage {m['dc']['density']:.3f} / {m['dc']['coverage']:.3f}  (k={m['dc']['k']})")
+    if "score" in m:
+        lines.append(f"  classifier score {m['score']['value']:.3f} +- {m['score']['std']:.3f}")
+    if "modes" in m:
+        lines.append(f"  modes            {m['modes']['modes']}/{m['modes']['modes_total']} over {m['modes']['n']} "
+                     f"samples, KL to uniform {m['modes']['kl_uniform']:.3f}")
+    if "conditional_accuracy" in m:
+        lines.append(f"  conditional acc  {100 * m['conditional_accuracy']['value']:.2f}% of samples classified "
+                     "as the class asked for")
+    if "classes" in m:
+        c = m["classes"]
+        lines.append(f"  classes seen     {c['classes_seen']}/{c['classes_total']}, "
+                     f"KL to uniform {c['kl_uniform']:.4f}")
+    return "\n".join(lines)
+
+
+def cmd_evaluator(args) -> int:
+    from ganforge.evaluation import reference_floor
+    from ganforge.metrics.features import DEFAULT_FOR_DATASET, load_extractor, train_extractor
+
+    name = DEFAULT_FOR_DATASET.get(args.dataset, args.dataset)
+    if args.evaluator_command == "train":
+        card = train_extractor(name, epochs=args.epochs, log=_err)
+        print(json.dumps(card) if args.json else f"{name}: test accuracy {card['test_accuracy']:.4f}, "
+              f"sha256 {card['sha256'][:12]}")
+        return 0
+    if args.evaluator_command == "info":
+        card = load_extractor(name, train_if_missing=False).card
+        print(json.dumps(card) if args.json else "\n".join(f"{k}: {v}" for k, v in card.items()))
+        return 0
+    dataset = args.dataset if args.dataset in DEFAULT_FOR_DATASET else load_extractor(name).spec.dataset
+    floor = reference_floor(dataset, name, log=_err)
+    if args.json:
+        print(json.dumps(floor))
+    else:
+        print(f"{floor['compared']} against {floor['reference']}, features {name}:")
+        print(format_image_metrics(floor["metrics"]))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from ganforge.report.html import write_report
+
+    if not Path(args.run).is_dir():
+        raise GanforgeError(f"no run directory {args.run}; pass the folder that `ganforge train` wrote")
+    path = write_report(Path(args.run), Path(args.output) if args.output else None)
+    print(json.dumps({"report": str(path)}) if args.json else f"wrote {path}")
+    return 0

@@ -1,0 +1,172 @@
+"""Drawing from a run: `sample`, `interpolate`, and latent directions (`directions`, `edit`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ganforge.cli.common import _err
+from ganforge.errors import GanforgeError
+
+
+def add_parsers(sub) -> None:
+    s = sub.add_parser("sample", help="draw samples from a run's latest checkpoint")
+    s.add_argument("run_dir")
+    s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("-o", "--output", default="samples.png", help="PNG to write")
+    s.add_argument("--nrow", type=int, default=None, help="images per row")
+    s.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    s.add_argument("--step", type=int, default=None, help="use the checkpoint saved at this step")
+    s.add_argument("--truncation", type=float, default=None,
+                   help="redraw latent coordinates beyond +-T (truncation trick; smaller = less varied)")
+    s.add_argument("--class", dest="class_", type=int, default=None,
+                   help="conditional runs: draw this class (default: one row per class)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_sample)
+
+    it = sub.add_parser("interpolate", help="a strip of images between the latents of two seeds")
+    it.add_argument("run_dir")
+    it.add_argument("--from", dest="from_seed", type=int, default=None, help="seed of the first latent")
+    it.add_argument("--to", dest="to_seed", type=int, default=None, help="seed of the last latent")
+    it.add_argument("--from-image", default=None, help="autoencoders: a test-split index or an image file")
+    it.add_argument("--to-image", default=None, help="autoencoders: a test-split index or an image file")
+    it.add_argument("--steps", type=int, default=10)
+    it.add_argument("--slerp", action="store_true", help="spherical instead of linear interpolation")
+    it.add_argument("--class", dest="class_", type=int, default=None, help="conditional runs: the class")
+    it.add_argument("--step", type=int, default=None)
+    it.add_argument("-o", "--output", default="interpolation.png")
+    it.add_argument("--json", action="store_true")
+    it.set_defaults(func=cmd_interpolate)
+
+    di = sub.add_parser("directions", help="find a latent direction for a classifier class (linear probe)")
+    di.add_argument("run_dir")
+    di.add_argument("--attribute", type=int, required=True, help="evaluator class, e.g. 7 for 'looks like a 7'")
+    di.add_argument("--name", default=None, help="name to save it under (default class-K)")
+    di.add_argument("-n", type=int, default=5000, help="samples for the probe")
+    di.add_argument("--seed", type=int, default=0)
+    di.add_argument("--step", type=int, default=None)
+    di.add_argument("--json", action="store_true")
+    di.set_defaults(func=cmd_directions)
+
+    ed = sub.add_parser("edit", help="move one latent along a saved direction; report entanglement")
+    ed.add_argument("run_dir")
+    ed.add_argument("--seed", type=int, default=0)
+    ed.add_argument("--direction", required=True)
+    ed.add_argument("--amount", default="-3:3:7", help="START:STOP:COUNT (default -3:3:7)")
+    ed.add_argument("--step", type=int, default=None)
+    ed.add_argument("-o", "--output", default="edit.png")
+    ed.add_argument("--json", action="store_true")
+    ed.set_defaults(func=cmd_edit)
+
+
+def cmd_sample(args) -> int:
+    from ganforge import api
+
+    run = api.load_run(args.run_dir, device=args.device, step=args.step)
+    nrow = args.nrow
+    if run.n_classes and args.class_ is None and run.info["is_image"] and args.truncation is None:
+        # A conditional run without --class: one row per class, the same z down each column.
+        samples, nrow = run.grid(args.n, args.seed)
+    else:
+        samples = run.sample(args.n, seed=args.seed, label=args.class_, truncation=args.truncation)
+    out = Path(args.output)
+    if run.info["is_image"]:
+        from ganforge.report.images import save_grid
+
+        save_grid(samples, out, nrow=nrow)
+    else:
+        from ganforge.data import load_dataset
+        from ganforge.report.plots import plot_2d
+
+        real = load_dataset(run.config.data, log=lambda *_: None).x[: len(samples)]
+        critic = run.method.critic()
+        plot_2d(real, samples, critic[0] if critic else None, out, title=f"{run.config.name}, step {run.step}",
+                probabilistic=critic[1] if critic else True)
+    result = {"path": str(out), "n": len(samples), "seed": args.seed, "step": run.step,
+              "checkpoint": run.checkpoint.name, "class": args.class_}
+    print(json.dumps(result) if args.json else
+          f"wrote {len(samples)} samples (seed {args.seed}, step {run.step}) to {out}")
+    return 0
+
+
+def cmd_interpolate(args) -> int:
+    from ganforge import api
+    from ganforge.latent import interpolate
+    from ganforge.report.images import save_grid
+
+    run = api.load_run(args.run_dir, step=args.step)
+    if not run.info["is_image"]:
+        raise GanforgeError("interpolate draws image strips; this run generates 2-D points")
+    if args.from_image is not None or args.to_image is not None:  # between the codes of two images
+        from ganforge.autoencoding import interpolate_images
+
+        if args.from_image is None or args.to_image is None:
+            raise GanforgeError("give both --from-image and --to-image (test-split indices or image files)")
+        first, second = (_image_arg(run, v) for v in (args.from_image, args.to_image))
+        images = interpolate_images(run, first, second, args.steps)
+        ends = (args.from_image, args.to_image)
+    else:
+        if args.from_seed is None or args.to_seed is None:
+            raise GanforgeError("give --from and --to seeds (or, for an autoencoder, --from-image and --to-image)")
+        if not run.method.has_prior:
+            raise GanforgeError("an autoencoder (method ae) has no prior to draw seeds from; interpolate between two "
+                                "images with --from-image and --to-image")
+        images = interpolate(run, args.from_seed, args.to_seed, args.steps, args.slerp, args.class_)
+        ends = (args.from_seed, args.to_seed)
+    save_grid(images, args.output, nrow=len(images))
+    result = {"path": args.output, "from": ends[0], "to": ends[1], "steps": args.steps,
+              "path_kind": "slerp" if args.slerp else "linear"}
+    print(json.dumps(result) if args.json else
+          f"wrote a {args.steps}-image {result['path_kind']} strip to {args.output}")
+    return 0
+
+
+def _image_arg(run, value: str):
+    """A test-split index ('17') or an image file, as one image in [-1, 1]."""
+    from ganforge.autoencoding import load_split, read_images
+
+    if value.isdigit():
+        x, _ = load_split(run, "test")
+        if int(value) >= len(x):
+            raise GanforgeError(f"test image {value} does not exist; the test split has {len(x)} images")
+        return x[int(value)]
+    return read_images([Path(value)], run)[0]
+
+
+def cmd_directions(args) -> int:
+    from ganforge import api
+    from ganforge.latent import find_direction
+
+    run = api.load_run(args.run_dir, step=args.step)
+    record = find_direction(run, args.attribute, n=args.n, seed=args.seed, name=args.name, log=_err)
+    record.pop("vector")
+    if args.json:
+        print(json.dumps(record))
+    else:
+        print(f"direction '{record['name']}': linear probe of {record['score']} with k = {args.attribute} on "
+              f"{record['n']} samples, R^2 {record['r2']:.3f}; saved to {record['path']}")
+    return 0
+
+
+def cmd_edit(args) -> int:
+    from ganforge import api
+    from ganforge.latent import edit, parse_amounts
+    from ganforge.report.images import save_grid
+
+    run = api.load_run(args.run_dir, step=args.step)
+    result = edit(run, args.seed, args.direction, parse_amounts(args.amount), log=_err)
+    images = result.pop("images")
+    save_grid(images, args.output, nrow=len(images))
+    result["path"] = args.output
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    k = result["attribute"]
+    probs = " ".join(f"{p:.2f}" for p in result["strip_target_prob"])
+    print(f"wrote {len(images)} edits of seed {args.seed} along '{args.direction}' to {args.output}")
+    print(f"  p(class {k}) along the strip: {probs}")
+    print(f"  entanglement over {result['population']} latents: p(class {k}) moves {result['target_slope']:+.3f} "
+          f"per unit; other classes {result['others_mean_abs_slope']:.3f} on average (most: class "
+          f"{result['most_moved_other']}, {result['others_max_abs_slope']:.3f})")
+    return 0

@@ -1,0 +1,160 @@
+"""The config's schema: typed sections, per-method options and the method registry."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from ganforge.errors import GanforgeError, did_you_mean
+
+
+def _opt(default, help: str, *, min=None, max=None, choices=None):  # noqa: A002
+    """A config field with its help text and the range or choices it accepts."""
+    meta = {"help": help, "min": min, "max": max, "choices": choices}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class DataConfig:
+    source: str = _opt("mnist", "dataset: mnist, fashion-mnist, digits, toy-ring, toy-grid, "
+                       "toy-mixture, folder")
+    split: str = _opt("train", "which split to train on", choices=["train", "test"])
+    path: str = _opt("", "image folder (source=folder)")
+    resolution: int = _opt(0, "resize + centre-crop images to this size; 0 keeps the native size (a folder of "
+                           "mixed or non-square sizes: 64)",
+                           min=0, max=1024)
+    channels: int = _opt(0, "convert images to 1 (grey) or 3 (RGB) channels; 0 keeps native",
+                         choices=[0, 1, 3])
+    toy_means: list = _opt([], "toy-mixture: list of [x, y] means")
+    toy_stds: list = _opt([], "toy-mixture: one std per mean (or a single std for all)")
+    toy_points: int = _opt(200_000, "how many points a toy dataset holds", min=100)
+    classes: list = _opt([], "keep only images with these labels (e.g. [3] for one-class anomaly detection); "
+                         "empty keeps all")
+    holdout: float = _opt(0.0, "fraction of the split held out of training (seeded), e.g. to calibrate an "
+                          "anomaly threshold on normal images the model never saw", min=0.0, max=0.9)
+
+
+@dataclass
+class ModelConfig:
+    arch: str = _opt("dcgan", "architecture: mlp or dcgan")
+    d_norm: str = _opt("batch", "dcgan discriminator normalisation: batch, layer (needed for a gradient "
+                       "penalty, which is per sample) or none", choices=["batch", "layer", "none"])
+    spectral_norm: bool = _opt(False, "spectral normalisation of every discriminator weight (Miyato et al.)")
+    embed_dim: int = _opt(32, "cgan: size of the label embedding joined to z", min=1)
+    cond_d: str = _opt("projection", "cgan discriminator: projection or acgan (auxiliary classifier)",
+                       choices=["projection", "acgan"])
+    z_dim: int = _opt(100, "latent dimension", min=1, max=4096)
+    g_width: int = _opt(64, "generator width (channels of the last hidden layer, or MLP units)",
+                        min=1)
+    d_width: int = _opt(64, "discriminator width (channels of the first layer, or MLP units)",
+                        min=1)
+    g_depth: int = _opt(3, "MLP generator hidden layers", min=1, max=16)
+    d_depth: int = _opt(3, "MLP discriminator hidden layers", min=1, max=16)
+    ae_width: int = _opt(32, "ae/vae: conv channels of the first encoder layer, or MLP hidden units", min=1)
+    ae_depth: int = _opt(2, "ae/vae with model.arch=mlp: hidden layers of encoder and decoder", min=1, max=16)
+    likelihood: str = _opt("bernoulli", "ae/vae decoder p(x|z): bernoulli (pixels as probabilities; binary "
+                           "cross-entropy) or gaussian (mean in [-1, 1], one learned sigma)",
+                           choices=["bernoulli", "gaussian"])
+
+
+@dataclass
+class MethodOptions:
+    """The options every method reads. A method declares its own options as a subclass (with the
+    paper's defaults) in its method file and registers it with :func:`register_method`."""
+
+    name: str = _opt("gan", "training method")
+    ema_halflife_kimg: float = _opt(0.0, "half-life of the generator EMA in thousands of "
+                                    "images; 0 disables it", min=0.0)
+    optimizer: str = _opt("adam", "optimizer of every network: adam, or adamw (decoupled weight decay)",
+                          choices=["adam", "adamw"])
+    weight_decay: float = _opt(0.0, "method.optimizer=adamw: weight decay", min=0.0)
+    lr_schedule: str = _opt("constant", "learning rates: constant, or linear (constant until lr_decay_start, "
+                            "then linearly to zero at train.steps, as pix2pix and CycleGAN train)",
+                            choices=["constant", "linear"])
+    lr_decay_start: float = _opt(0.5, "method.lr_schedule=linear: the fraction of train.steps after which the "
+                                 "learning rates decay", min=0.0, max=1.0)
+
+    #: keys that define the method (its paper's settings): switching to this method with
+    #: ``--set method.name=...`` resets them to these defaults instead of keeping the preset's
+    paper_keys: ClassVar[tuple[str, ...]] = ()
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """What the config needs to know of a method: its options and the model keys it reads."""
+
+    options: type
+    model_keys: tuple[str, ...]
+
+
+#: method name -> its spec, filled by ganforge.methods when the package is imported
+METHOD_SPECS: dict[str, MethodSpec] = {}
+
+
+def register_method(name: str, options: type, model_keys: tuple[str, ...]) -> None:
+    """Make ``method.name=<name>`` valid, with ``options`` (a MethodOptions subclass) as its keys."""
+    METHOD_SPECS[name] = MethodSpec(options, tuple(model_keys))
+
+
+def method_spec(name: str) -> MethodSpec:
+    if name not in METHOD_SPECS:
+        raise GanforgeError(f"unknown method.name '{name}'{did_you_mean(str(name), METHOD_SPECS)}; choose one of "
+                            f"{', '.join(METHOD_SPECS)}")
+    return METHOD_SPECS[name]
+
+
+@dataclass
+class TrainConfig:
+    steps: int = _opt(1000, "generator steps (iterations) to train", min=1)
+    batch_size: int = _opt(128, "images per batch", min=1, max=65536)
+    seed: int = _opt(0, "seed for weights, batches and noise", min=0)
+    device: str = _opt("auto", "auto, cpu or cuda", choices=["auto", "cpu", "cuda"])
+    precision: str = _opt("fp32", "fp32, or bf16 autocast (CPU and CUDA)",
+                          choices=["fp32", "bf16"])
+    channels_last: bool = _opt(False, "use the channels_last memory format for conv nets")
+    log_every: int = _opt(50, "steps between rows of metrics.jsonl", min=1)
+    sample_every: int = _opt(500, "steps between fixed-noise sample grids; 0 = only at the end",
+                             min=0)
+    checkpoint_every: int = _opt(500, "steps between checkpoints; 0 = only at the end", min=0)
+    keep_checkpoints: int = _opt(2, "how many recent checkpoints to keep", min=1)
+    eval_samples: int = _opt(2500, "samples drawn for the end-of-run and periodic evaluations", min=2)
+    eval_every_kimg: float = _opt(0.0, "evaluate every this many thousand real images (FID for MNIST-family "
+                                  "data, mode statistics for 2-D data), logged to metrics.jsonl; 0 = never",
+                                  min=0.0)
+    health: bool = _opt(True, "health monitor: D accuracy, the gradient reaching G, a sample-diversity probe at "
+                        "every log step, and plain-language alerts (vanishing gradient, mode collapse, ...)")
+    tensorboard: bool = _opt(False, "also log scalars and sample grids for TensorBoard under RUN/tensorboard "
+                             "(needs the tensorboard package: pip install 'ganforge[tensorboard]')")
+
+
+@dataclass
+class Config:
+    """The whole run configuration. ``name`` is the preset it came from (or the file stem)."""
+
+    name: str = _opt("custom", "preset or experiment name")
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    method: MethodOptions = field(default_factory=lambda: method_spec("gan").options())
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        """The config as nested dicts, with only the model keys the method reads."""
+        out = dataclasses.asdict(self)
+        keys = method_spec(self.method.name).model_keys
+        out["model"] = {k: v for k, v in out["model"].items() if k in keys}
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+# Keys a resumed run may change: how long it trains and how it reports, never what it is.
+RESUMABLE_KEYS = {"train.steps", "train.device", "train.log_every", "train.sample_every",
+                  "train.checkpoint_every", "train.keep_checkpoints", "train.eval_samples",
+                  "train.eval_every_kimg", "train.health", "train.tensorboard"}
+
+
