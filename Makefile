@@ -29,7 +29,7 @@ demo: setup
 
 test: setup browser
 	$(GF) data fetch mnist
-	$(GF) evaluator info mnist >/dev/null 2>&1 || $(GF) evaluator train mnist
+	$(GF) data fetch fashion-mnist
 	$(VENV)/bin/lint-imports --no-cache   # the layers of pyproject.toml [tool.importlinter]
 	GANFORGE_REQUIRE_BROWSER=1 $(PY) -m pytest -q -m "not slow"
 

@@ -67,3 +67,10 @@ def test_describe_lists_every_key():
     for key in ("train.steps", "method.d_steps", "method.loss", "data.source", "model.arch"):
         assert key in text
     assert Config().method.d_steps == 1
+
+
+def test_yaml_whose_top_level_is_not_a_mapping(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text("- data\n- model\n")
+    with pytest.raises(GanforgeError, match="must hold a mapping of sections"):
+        load_config(str(path))

@@ -16,7 +16,7 @@ from ganforge.metrics.features import load_extractor
 
 @pytest.fixture(scope="session")
 def mnist_lenet():
-    return load_extractor("mnist-lenet")  # trained on first use (make test trains it up front)
+    return load_extractor("mnist-lenet")  # the canonical network shipped with ganforge
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +56,8 @@ def test_evaluate_cli_writes_a_card(tiny_mnist_run, mnist_lenet, capsys):
     out = capsys.readouterr().out
     assert code == 0
     card = json.loads(out)
-    assert card["extractor"] == {"name": "mnist-lenet", "sha256": mnist_lenet.sha256,
+    assert card["extractor"] == {"name": "mnist-lenet", "sha256": mnist_lenet.sha256, "origin": "canonical",
+                                 "identity": f"canonical mnist-lenet {mnist_lenet.sha256}",
                                  "test_accuracy": mnist_lenet.card["test_accuracy"]}
     assert card["generated"]["n"] == 300 and card["reference"] == {"dataset": "mnist", "split": "test", "n": 10000}
     assert set(card["metrics"]) == {"fid", "kid", "pr", "dc", "score", "classes"}

@@ -149,7 +149,7 @@ def arithmetic(run, a: str, b: str, c: str) -> dict:
     source = run.config.data.source
     if source in DEFAULT_FOR_DATASET and DEFAULT_FOR_DATASET[source] != "inception":
         try:
-            fx = load_extractor(DEFAULT_FOR_DATASET[source], train_if_missing=False)
+            fx = load_extractor(DEFAULT_FOR_DATASET[source])
             if tuple(images.shape[1:]) == fx.spec.input_shape:
                 probs = fx.run(images)[1]
                 result["classified_as"] = [int(p.argmax()) for p in probs]

@@ -153,11 +153,18 @@ def evaluation_card(run, fx, n: int, seed: int, reference: dict, resize: str, t0
     return {
         "run": str(run.run_dir), "step": run.step, "checkpoint": run.checkpoint.name,
         "kimg": run.state["images_seen"] / 1000,
-        "extractor": {"name": fx.name, "sha256": fx.sha256, "test_accuracy": fx.card.get("test_accuracy")},
+        "extractor": extractor_record(fx),
         "generated": {"n": n, "seed": seed, "network": run.sampling_network_name},
         "reference": reference, "resize": resize, "ganforge_version": __version__,
         "time_s": round(time.perf_counter() - t0, 2), "metrics": metrics,
     }
+
+
+def extractor_record(fx) -> dict:
+    """How a card names its feature network: name, sha256, accuracy, and whether it is the canonical
+    network shipped with ganforge (numbers comparable between users) or a local retrain."""
+    return {"name": fx.name, "sha256": fx.sha256, "origin": fx.origin, "identity": fx.identity,
+            "test_accuracy": fx.card.get("test_accuracy")}
 
 
 def reference_floor(dataset: str, extractor: str | None = None, seed: int = 0, log=print) -> dict:
@@ -167,7 +174,7 @@ def reference_floor(dataset: str, extractor: str | None = None, seed: int = 0, l
     fx = load_extractor(extractor or DEFAULT_FOR_DATASET[dataset], log=log)
     train_f, train_p = reference_features(fx, dataset, "train", log)
     test_f, test_p = reference_features(fx, dataset, "test", log)
-    return {"extractor": {"name": fx.name, "sha256": fx.sha256}, "reference": f"{dataset} train ({len(train_f)})",
+    return {"extractor": extractor_record(fx), "reference": f"{dataset} train ({len(train_f)})",
             "compared": f"{dataset} test ({len(test_f)})",
             "metrics": image_metrics(train_f, train_p, test_f, test_p, IMAGE_METRICS, seed)}
 
@@ -175,9 +182,9 @@ def reference_floor(dataset: str, extractor: str | None = None, seed: int = 0, l
 class PeriodicEvaluator:
     """Evaluation during training: a few cheap metrics logged to metrics.jsonl every N kimg.
 
-    Images: FID, precision/recall and class coverage in the features of the dataset's extractor
-    (trained on first use); 2-D points: the mode statistics. Latents come from a generator of
-    their own, so evaluating never changes the training run's random stream.
+    Images: FID, precision/recall and class coverage in the features of the dataset's canonical
+    extractor (shipped with ganforge); 2-D points: the mode statistics. Latents come from a
+    generator of their own, so evaluating never changes the training run's random stream.
     """
 
     def __init__(self, dataset, n: int, seed: int = 0, log=print):

@@ -24,14 +24,16 @@ def add_parsers(sub) -> None:
 
     ev = sub.add_parser("evaluator", help="the feature networks behind the image metrics")
     evsub = ev.add_subparsers(dest="evaluator_command", required=True, metavar="ACTION")
-    for action, text in (("train", "train (or retrain) the feature network for a dataset"),
-                         ("info", "print the stored network's card (accuracy, sha256)"),
+    for action, text in (("train", "retrain a feature network by its recipe, into this cache as NAME:local"),
+                         ("info", "print a network's card (accuracy, sha256, origin)"),
                          ("floor", "metrics of the test split against the train split")):
         a = evsub.add_parser(action, help=text)
-        a.add_argument("dataset", help="mnist or fashion-mnist (or an extractor name)")
+        a.add_argument("dataset", help="mnist or fashion-mnist, or an extractor name (mnist-lenet; "
+                       "mnist-lenet:local for the one `evaluator train` made here)")
         a.add_argument("--json", action="store_true")
         if action == "train":
-            a.add_argument("--epochs", type=int, default=None)
+            a.add_argument("--epochs", type=int, default=None, help="epochs (default: the recipe's)")
+            a.add_argument("--seed", type=int, default=0, help="seed (0 reproduces the canonical network)")
         a.set_defaults(func=cmd_evaluator)
 
     rp = sub.add_parser("report", help="write a run's self-contained report.html (curves, samples, alerts)")
@@ -60,11 +62,20 @@ def cmd_evaluate(args) -> int:
         print(f"  reverse KL       {m['reverse_kl']:.4f}")
     else:
         fx, ref, gen = result["extractor"], result["reference"], result["generated"]
-        print(f"  features: {fx['name']} (sha256 {fx['sha256'][:12]}); {gen['n']} samples (seed {gen['seed']}) "
+        print(f"  features: {describe_extractor(fx)}; {gen['n']} samples (seed {gen['seed']}) "
               f"vs {ref['dataset']} {ref['split']} ({ref['n']}); resize: {result['resize']}")
         print(format_image_metrics(result["metrics"]))
     print(f"card: {result['card_path']}")
     return 0
+
+
+def describe_extractor(fx: dict) -> str:
+    """'mnist-lenet (canonical, sha256 3f2a1b...)'; a local retrain says its numbers are its own."""
+    origin = fx.get("origin", "retrained locally")  # cards from before canonical networks: local
+    text = f"{fx['name']} ({origin}, sha256 {fx['sha256'][:12]})"
+    if origin == "retrained locally":
+        text += " - not the canonical network: compare only with numbers from this same network"
+    return text
 
 
 def format_image_metrics(m: dict) -> str:
@@ -100,20 +111,23 @@ def cmd_evaluator(args) -> int:
 
     name = DEFAULT_FOR_DATASET.get(args.dataset, args.dataset)
     if args.evaluator_command == "train":
-        card = train_extractor(name, epochs=args.epochs, log=_err)
-        print(json.dumps(card) if args.json else f"{name}: test accuracy {card['test_accuracy']:.4f}, "
-              f"sha256 {card['sha256'][:12]}")
+        card = train_extractor(name, epochs=args.epochs, seed=args.seed, log=_err)
+        same = ("identical to the canonical network" if card["canonical"] else
+                "differs from the canonical network (another CPU, torch build, seed or epoch count)")
+        print(json.dumps(card) if args.json else f"{name}:local: test accuracy {card['test_accuracy']:.4f}, "
+              f"sha256 {card['sha256'][:12]}; {same}. Use it with --extractor {name}:local")
         return 0
     if args.evaluator_command == "info":
-        card = load_extractor(name, train_if_missing=False).card
+        card = load_extractor(name).card
         print(json.dumps(card) if args.json else "\n".join(f"{k}: {v}" for k, v in card.items()))
         return 0
-    dataset = args.dataset if args.dataset in DEFAULT_FOR_DATASET else load_extractor(name).spec.dataset
+    base = name.split(":")[0]
+    dataset = args.dataset if args.dataset in DEFAULT_FOR_DATASET else load_extractor(base).spec.dataset
     floor = reference_floor(dataset, name, log=_err)
     if args.json:
         print(json.dumps(floor))
     else:
-        print(f"{floor['compared']} against {floor['reference']}, features {name}:")
+        print(f"{floor['compared']} against {floor['reference']}, features {describe_extractor(floor['extractor'])}:")
         print(format_image_metrics(floor["metrics"]))
     return 0
 

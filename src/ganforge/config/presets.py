@@ -76,6 +76,9 @@ def load_config(preset_or_path: str, overrides: list[str] | dict | None = None) 
         tree = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise GanforgeError(f"cannot parse {preset_or_path} as YAML: {exc}".splitlines()[0]) from None
+    if not isinstance(tree, dict):
+        raise GanforgeError(f"{preset_or_path} must hold a mapping of sections (data, model, method, train), "
+                            f"not a {type(tree).__name__}; see `ganforge train --help-config`")
     tree.setdefault("name", name)
     items = list(overrides.items() if isinstance(overrides, dict) else map(parse_override, overrides or []))
     for key, value in items:

@@ -67,8 +67,8 @@ class SampleProbe:
 
             source = dataset.info.get("source")
             if source in DEFAULT_FOR_DATASET and DEFAULT_FOR_DATASET[source] != "inception":
-                try:  # a probe never trains an extractor; it uses one that is already there
-                    self.extractor = load_extractor(DEFAULT_FOR_DATASET[source], train_if_missing=False)
+                try:  # the shipped network; a damaged install falls back to pixels
+                    self.extractor = load_extractor(DEFAULT_FOR_DATASET[source])
                 except Exception:  # noqa: BLE001 - missing or damaged: fall back to pixels
                     self.extractor = None
                 if self.extractor is not None and tuple(dataset.sample_shape) != self.extractor.spec.input_shape:

@@ -1,11 +1,15 @@
 """Feature extractors for image metrics, chosen by name.
 
 An extractor maps images (N, C, H, W) in [-1, 1] to features (N, D) and class probabilities
-(N, K). ganforge trains its own (``mnist-lenet``, ``fashion-lenet``) because no pretrained
-network can be downloaded here; each is stored as safetensors in the cache with a JSON card
-(sha256 of the weights, test accuracy, training recipe), and every metric records which
-extractor and which hash produced it. A FID computed with these features is not comparable
-with an Inception FID.
+(N, K). No pretrained network can be downloaded here, so ganforge ships its own: the
+**canonical** ``mnist-lenet`` and ``fashion-lenet`` weights live inside the package
+(``metrics/weights/``, float16 safetensors with a JSON card) and their sha256 is pinned below,
+so every user measures in the same feature space and gets the same FID for the same samples.
+
+``ganforge evaluator train`` reproduces a network from its recipe, deterministically (one
+thread, deterministic algorithms, seeded data order), into the user's cache; it is used only
+when asked for by name (``mnist-lenet:local``) and is marked "retrained locally" on every card.
+A FID computed with these features is not comparable with an Inception FID.
 """
 
 from __future__ import annotations
@@ -54,8 +58,23 @@ def spec_for(name: str) -> ExtractorSpec:
     return EXTRACTORS[name]
 
 
-def _paths(name: str) -> tuple[Path, Path]:
-    root = cache_dir() / "evaluators"
+#: sha256 of the shipped weights files: a canonical network is these bytes or it is refused
+CANONICAL_SHA256 = {
+    "mnist-lenet": "4d8a91f4843a0e46b3b6f6ea9ffec434797413214a0de87913f432d9ba47bdcc",
+    "fashion-lenet": "8ca081abb92d728046e042a06c57484ebcbb98640144c553ec2e8652275ca185",
+}
+LOCAL_SUFFIX = ":local"  # "mnist-lenet:local": the network `ganforge evaluator train` made here
+
+
+def _local_paths(name: str, root: Path | None = None) -> tuple[Path, Path]:
+    root = root or cache_dir() / "evaluators"
+    return root / f"{name}.safetensors", root / f"{name}.json"
+
+
+def _canonical_files(name: str):
+    from importlib import resources
+
+    root = resources.files("ganforge") / "metrics" / "weights"
     return root / f"{name}.safetensors", root / f"{name}.json"
 
 
@@ -74,6 +93,16 @@ class FeatureExtractor:
     def sha256(self) -> str:
         return self.card["sha256"]
 
+    @property
+    def origin(self) -> str:
+        """"canonical" (shipped with ganforge), "retrained locally", or "user file" (inception)."""
+        return self.card.get("origin", "user file")
+
+    @property
+    def identity(self) -> str:
+        """What made the features, in one line: e.g. "canonical mnist-lenet 3f2a...(64 hex)"."""
+        return f"{self.origin} {self.name} {self.sha256}"
+
     @torch.no_grad()
     def run(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(features (N, D), class probabilities (N, K)) as float32 on CPU."""
@@ -88,52 +117,141 @@ class FeatureExtractor:
         return torch.cat(feats), torch.cat(probs)
 
 
-def load_extractor(name: str, device="cpu", train_if_missing: bool = True, log=print) -> FeatureExtractor:
-    """Load ``name`` from the cache, training it first when missing (and saying so)."""
-    spec = spec_for(name)
-    if name == "inception":
+def load_extractor(name: str, device="cpu", log=print) -> FeatureExtractor:
+    """The canonical network ``name`` shipped with ganforge, or ``name:local`` (the one
+    `ganforge evaluator train` made in this cache), or ``inception`` (weights from the user's disk).
+    Never trains anything."""
+    local = name.endswith(LOCAL_SUFFIX)
+    base = name[:-len(LOCAL_SUFFIX)] if local else name
+    spec = spec_for(base)
+    if base == "inception":
+        if local:
+            raise GanforgeError("inception has no local variant; set GANFORGE_INCEPTION_WEIGHTS instead")
         return load_inception(device)
-    weights, card_path = _paths(name)
-    if not (weights.exists() and card_path.exists()):
-        if not train_if_missing:
-            raise GanforgeError(f"feature extractor {name} is not trained yet; run `ganforge evaluator train "
-                                f"{spec.dataset}`")
-        log(f"feature extractor {name} is missing; training it now on {spec.dataset} (once, about a minute)")
-        train_extractor(name, log=log)
-    card = json.loads(card_path.read_text())
-    data = weights.read_bytes()
+    if local:
+        weights, card_path = _local_paths(base)
+        if not (weights.exists() and card_path.exists()):
+            raise GanforgeError(f"{name} does not exist yet; make it with `ganforge evaluator train {spec.dataset}` "
+                                f"(or use the canonical {base})")
+        return load_retrained(base, weights.parent, device)
+    else:
+        weights, card_path = _canonical_files(base)
+        data = weights.read_bytes()
+        if _sha256(data) != CANONICAL_SHA256[base]:
+            raise GanforgeError(f"the shipped {base} weights are damaged (sha256 differs from the pinned "
+                                f"{CANONICAL_SHA256[base][:12]}); reinstall ganforge")
+        card = {**json.loads(card_path.read_text()), "origin": "canonical"}
+    return FeatureExtractor(spec, _loaded_lenet(spec, data), card, device)
+
+
+def load_retrained(name: str, folder: Path, device="cpu") -> FeatureExtractor:
+    """A network that :func:`train_extractor` saved in ``folder`` (marked "retrained locally")."""
+    spec = spec_for(name)
+    weights, card_path = _local_paths(name, Path(folder))
+    data, card = weights.read_bytes(), json.loads(card_path.read_text())
+    if _sha256(data) != card.get("sha256"):
+        raise GanforgeError(f"{weights} does not match its recorded sha256; train it again with "
+                            f"`ganforge evaluator train {spec.dataset}`")
+    return FeatureExtractor(spec, _loaded_lenet(spec, data), {**card, "origin": "retrained locally"}, device)
+
+
+def _loaded_lenet(spec: ExtractorSpec, data: bytes) -> LeNet:
+    """A LeNet with the weights in ``data``. Building it must not draw from the global RNG (its
+    random initialisation is thrown away): loading a feature network, e.g. for the health probe
+    or a periodic evaluation, must never change the course of a training run."""
+    with torch.random.fork_rng(devices=[]):
+        net = LeNet(spec.n_classes, spec.input_shape[0])
+    net.load_state_dict({k: v.float() for k, v in load(data).items()})
+    return net
+
+
+def _sha256(data: bytes) -> str:
     import hashlib
 
-    if hashlib.sha256(data).hexdigest() != card["sha256"]:
-        raise GanforgeError(f"{weights} does not match its recorded sha256; retrain it with `ganforge evaluator "
-                            f"train {spec.dataset}`")
-    net = LeNet(spec.n_classes, spec.input_shape[0])
-    net.load_state_dict(load(data))
-    return FeatureExtractor(spec, net, card, device)
+    return hashlib.sha256(data).hexdigest()
 
 
-def train_extractor(name: str, epochs: int | None = None, seed: int = 0, log=print) -> dict:
-    """Train the classifier on the dataset's train split; check and record its test accuracy."""
+class deterministic_cpu:
+    """Within this block torch uses ``threads`` CPU threads and deterministic algorithms (the
+    recipe of the canonical networks: a float sum's order, hence its rounding, depends on the
+    number of threads). Both settings are restored afterwards."""
+
+    def __init__(self, threads: int = 1):
+        self.threads = threads
+
+    def __enter__(self):
+        self.saved = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+        torch.set_num_threads(self.threads)
+        torch.use_deterministic_algorithms(True)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.saved[0])
+        torch.use_deterministic_algorithms(self.saved[1])
+
+
+def train_extractor(name: str, epochs: int | None = None, seed: int = 0, log=print, out_dir: Path | None = None,
+                    progress: bool = True) -> dict:
+    """Train the classifier ``name`` by its recipe on the dataset's train split and save it (float16
+    safetensors + card) as ``name:local`` in the cache, or in ``out_dir``. Deterministic: seed 0
+    on the same torch build and CPU reproduces the canonical weights. Returns the card, with
+    ``canonical`` true when the bytes equal the shipped network's."""
     from ganforge.config import DataConfig
-    from ganforge.data import BatchIterator, load_dataset
+    from ganforge.data import load_dataset
 
+    name = name[:-len(LOCAL_SUFFIX)] if name.endswith(LOCAL_SUFFIX) else name
     spec = spec_for(name)
+    if spec.dataset is None:
+        raise GanforgeError(f"{name} is not trained by ganforge; there is no recipe to run")
     epochs = epochs or spec.epochs
-    torch.manual_seed(seed)
     train = load_dataset(DataConfig(source=spec.dataset, split="train"), log)
     test = load_dataset(DataConfig(source=spec.dataset, split="test"), log)
+    t0 = time.perf_counter()
+    with deterministic_cpu(threads=1):
+        net = _fit_lenet(spec, train, epochs, seed, log, progress)
+        # The network is stored, and measured, in float16: what is shipped is what is tested.
+        state = {k: v.detach().half().contiguous() for k, v in net.state_dict().items()}
+        net.load_state_dict({k: v.float() for k, v in state.items()})
+        net.eval()
+        with torch.no_grad():
+            x = test.x.float() / 127.5 - 1
+            pred = torch.cat([net(chunk).argmax(1) for chunk in x.split(2000)])
+    accuracy = round(float((pred == test.y).float().mean()), 6)
+    if accuracy < spec.min_accuracy:
+        raise GanforgeError(f"{name} reached only {accuracy:.4f} test accuracy (needs {spec.min_accuracy}); "
+                            "train it again with more epochs (--epochs)")
+    weights, card_path = _local_paths(name, out_dir)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    tmp = weights.with_suffix(".tmp")
+    save_file(state, str(tmp))
+    tmp.replace(weights)
+    sha = sha256_file(weights)
+    card = {"name": name, "dataset": spec.dataset, "test_accuracy": accuracy, "epochs": epochs, "seed": seed,
+            "recipe": "LeNet, Adam + one-cycle LR (max 2e-3), batch 128, bf16 autocast, 1 CPU thread, "
+                      "deterministic algorithms; stored as float16",
+            "train_seconds": round(time.perf_counter() - t0, 1), "feature_dim": LeNet.feature_dim,
+            "sha256": sha, "torch_version": torch.__version__, "ganforge_version": __version__}
+    atomic_write_bytes(card_path, json.dumps(card, indent=2).encode())
+    card["canonical"] = sha == CANONICAL_SHA256.get(name)
+    log(f"{name}: test accuracy {accuracy:.4f}; saved {weights}")
+    return card
+
+
+def _fit_lenet(spec: ExtractorSpec, train, epochs: int, seed: int, log, progress: bool) -> LeNet:
+    """The recipe's training loop: Adam with a one-cycle LR, bf16 autocast, seeded batches."""
+    from tqdm import tqdm
+
+    from ganforge.data import BatchIterator
+
+    torch.manual_seed(seed)
     net = LeNet(spec.n_classes, spec.input_shape[0]).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     batch_size = 128
     steps_per_epoch = len(train) // batch_size
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=epochs * steps_per_epoch)
     batches = BatchIterator({"x": train.x, "y": train.y}, batch_size, seed, channels_last=True)
-    t0 = time.perf_counter()
     net.train()
-    from tqdm import tqdm
-
-    bar = tqdm(total=epochs * steps_per_epoch, desc=f"training {name}", unit="step", dynamic_ncols=True,
-               mininterval=0.5 if sys.stderr.isatty() else 15)
+    bar = tqdm(total=epochs * steps_per_epoch, desc=f"training {spec.name}", unit="step", dynamic_ncols=True,
+               disable=not progress, mininterval=0.5 if sys.stderr.isatty() else 15)
     for epoch in range(epochs):
         for _ in range(steps_per_epoch):
             b = next(batches)
@@ -144,27 +262,9 @@ def train_extractor(name: str, epochs: int | None = None, seed: int = 0, log=pri
             opt.step()
             sched.step()
             bar.update(1)
-        log(f"{name}: epoch {epoch + 1}/{epochs}, last batch loss {loss.item():.4f}")
+        log(f"{spec.name}: epoch {epoch + 1}/{epochs}, last batch loss {loss.item():.4f}")
     bar.close()
-    net.eval()
-    with torch.no_grad():
-        x = test.x.float() / 127.5 - 1
-        pred = torch.cat([net(chunk).argmax(1) for chunk in x.split(2000)])
-    accuracy = float((pred == test.y).float().mean())
-    if accuracy < spec.min_accuracy:
-        raise GanforgeError(f"{name} reached only {accuracy:.4f} test accuracy (needs {spec.min_accuracy}); "
-                            "train it again with more epochs (--epochs)")
-    weights, card_path = _paths(name)
-    weights.parent.mkdir(parents=True, exist_ok=True)
-    tmp = weights.with_suffix(".tmp")
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp))
-    tmp.replace(weights)
-    card = {"name": name, "dataset": spec.dataset, "test_accuracy": accuracy, "epochs": epochs, "seed": seed,
-            "train_seconds": round(time.perf_counter() - t0, 1), "feature_dim": LeNet.feature_dim,
-            "sha256": sha256_file(weights), "ganforge_version": __version__}
-    atomic_write_bytes(card_path, json.dumps(card, indent=2).encode())
-    log(f"{name}: test accuracy {accuracy:.4f}; saved {weights}")
-    return card
+    return net
 
 
 def load_inception(device="cpu") -> FeatureExtractor:
@@ -184,7 +284,8 @@ def load_inception(device="cpu") -> FeatureExtractor:
             state = load(Path(path).read_bytes())
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
-        net = FIDInceptionV3()
+        with torch.random.fork_rng(devices=[]):  # as for LeNet: loading never moves the global RNG
+            net = FIDInceptionV3()
         net.load_state_dict(state)
     except Exception as exc:
         first = str(exc).splitlines()[0][:200]

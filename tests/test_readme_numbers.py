@@ -1,0 +1,25 @@
+"""The README's reference numbers are what a clean clone measures: the cheap rows (the canonical
+networks' accuracies and the real-vs-real floors) are recomputed here to their printed precision;
+`python bench/readme_numbers.py --check README.md` recomputes every row (it trains the runs)."""
+
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("readme_numbers", ROOT / "bench" / "readme_numbers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cheap_readme_numbers_are_reproduced():
+    bench = _bench()
+    quoted = bench.readme_table(ROOT / "README.md")
+    rows = bench.table(cheap_only=True)
+    assert rows[:2] == quoted[:2]  # the header
+    for row in rows[2:]:
+        assert row in quoted, f"README quotes another value than measured now:\n{row}"
+    assert len(quoted) == len(rows) + 2  # and the two trained rows follow
