@@ -179,6 +179,39 @@ def reference_floor(dataset: str, extractor: str | None = None, seed: int = 0, l
             "metrics": image_metrics(train_f, train_p, test_f, test_p, IMAGE_METRICS, seed)}
 
 
+def check_extractor(name: str, n: int = 5000, seed: int = 0, disturbances=None, log=print) -> dict:
+    """Is the feature space sane? FID of ``n`` held-out real images (the test split, seeded pick)
+    under each disturbance at increasing strength, against the train split's features (Heusel et
+    al. 2017's check of the Inception FID). Each curve must rise monotonically; level 0 is the
+    undisturbed floor. Returns {"extractor", "n", "curves": {name: {"levels", "fid", "unit",
+    "monotonic"}}, "all_monotonic"}."""
+    from ganforge.config import DataConfig
+    from ganforge.data import load_dataset
+    from ganforge.metrics import distances as dist
+    from ganforge.metrics.disturb import DISTURBANCES
+    from ganforge.metrics.features import load_extractor
+
+    fx = load_extractor(name, log=log)
+    train_feats, _ = reference_features(fx, fx.spec.dataset, "train", log)
+    reference = dist.gaussian_stats(train_feats)
+    test = load_dataset(DataConfig(source=fx.spec.dataset, split="test"), log)
+    pick = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))[:n]
+    images = test.x[pick].float() / 127.5 - 1
+    curves = {}
+    for kind in disturbances or DISTURBANCES:
+        fn, levels, unit = DISTURBANCES[kind]
+        fids = []
+        for level in levels:
+            disturbed = fn(images, level, torch.Generator().manual_seed(seed + 1))
+            feats, _ = fx.run(disturbed)
+            fids.append(dist.frechet_distance(*reference, *dist.gaussian_stats(feats)))
+        curves[kind] = {"levels": levels, "fid": fids, "unit": unit,
+                        "monotonic": all(b > a for a, b in zip(fids, fids[1:], strict=False))}
+        log(f"  {kind}: FID " + ", ".join(f"{v:.1f}" for v in fids))
+    return {"extractor": extractor_record(fx), "n": n, "seed": seed, "reference": f"{fx.spec.dataset} train",
+            "curves": curves, "all_monotonic": all(c["monotonic"] for c in curves.values())}
+
+
 class PeriodicEvaluator:
     """Evaluation during training: a few cheap metrics logged to metrics.jsonl every N kimg.
 

@@ -26,14 +26,20 @@ def add_parsers(sub) -> None:
     evsub = ev.add_subparsers(dest="evaluator_command", required=True, metavar="ACTION")
     for action, text in (("train", "retrain a feature network by its recipe, into this cache as NAME:local"),
                          ("info", "print a network's card (accuracy, sha256, origin)"),
-                         ("floor", "metrics of the test split against the train split")):
+                         ("floor", "metrics of the test split against the train split"),
+                         ("check", "sanity check: FID of held-out images under growing disturbances")):
         a = evsub.add_parser(action, help=text)
-        a.add_argument("dataset", help="mnist or fashion-mnist, or an extractor name (mnist-lenet; "
-                       "mnist-lenet:local for the one `evaluator train` made here)")
+        a.add_argument("dataset", nargs="+" if action == "check" else None,
+                       help="mnist or fashion-mnist, or an extractor name (mnist-lenet; mnist-lenet:local for the "
+                       "one `evaluator train` made here)" + ("; several to draw them in one figure"
+                                                              if action == "check" else ""))
         a.add_argument("--json", action="store_true")
         if action == "train":
             a.add_argument("--epochs", type=int, default=None, help="epochs (default: the recipe's)")
             a.add_argument("--seed", type=int, default=0, help="seed (0 reproduces the canonical network)")
+        if action == "check":
+            a.add_argument("-n", type=int, default=5000, help="held-out images (default 5000)")
+            a.add_argument("-o", "--output", default="feature_check.png", help="figure to write")
         a.set_defaults(func=cmd_evaluator)
 
     rp = sub.add_parser("report", help="write a run's self-contained report.html (curves, samples, alerts)")
@@ -109,6 +115,8 @@ def cmd_evaluator(args) -> int:
     from ganforge.evaluation import reference_floor
     from ganforge.metrics.features import DEFAULT_FOR_DATASET, load_extractor, train_extractor
 
+    if args.evaluator_command == "check":
+        return _check([DEFAULT_FOR_DATASET.get(d, d) for d in args.dataset], args)
     name = DEFAULT_FOR_DATASET.get(args.dataset, args.dataset)
     if args.evaluator_command == "train":
         card = train_extractor(name, epochs=args.epochs, seed=args.seed, log=_err)
@@ -129,6 +137,26 @@ def cmd_evaluator(args) -> int:
     else:
         print(f"{floor['compared']} against {floor['reference']}, features {describe_extractor(floor['extractor'])}:")
         print(format_image_metrics(floor["metrics"]))
+    return 0
+
+
+def _check(names: list[str], args) -> int:
+    from ganforge.evaluation import check_extractor
+    from ganforge.report.plots import plot_disturbance_check
+
+    results = [check_extractor(name, n=args.n, log=lambda *_: None) for name in names]
+    plot_disturbance_check(results, Path(args.output))
+    if args.json:
+        print(json.dumps({"figure": args.output, "results": results}))
+        return 0
+    for result in results:
+        print(f"{describe_extractor(result['extractor'])}: FID of {result['n']} held-out images vs "
+              f"{result['reference']}")
+        for kind, c in result["curves"].items():
+            values = "  ".join(f"{v:.1f}" for v in c["fid"])
+            print(f"  {kind:<16} {'rises' if c['monotonic'] else 'NOT MONOTONIC'}:  {values}   ({c['unit']}: "
+                  f"{', '.join(f'{v:g}' for v in c['levels'])})")
+    print(f"figure: {args.output}")
     return 0
 
 

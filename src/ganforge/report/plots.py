@@ -116,3 +116,26 @@ def plot_2d(real: torch.Tensor, fake: torch.Tensor, discriminator, path: Path,
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+def plot_disturbance_check(results: list[dict], path: Path) -> Path:
+    """FID against disturbance strength: one panel per disturbance, one line per feature network
+    (the output of evaluation.check_extractor for each network)."""
+    kinds = list(results[0]["curves"])
+    fig, axes = plt.subplots(1, len(kinds), figsize=(3.2 * len(kinds), 3.2))
+    for ax, kind in zip(axes, kinds, strict=True):
+        for r in results:
+            c = r["curves"][kind]
+            ax.plot(c["levels"], c["fid"], marker="o", ms=3,
+                    label=f"{r['extractor']['name']}" + ("" if c["monotonic"] else " (NOT monotonic)"))
+        ax.set_title(kind)
+        ax.set_xlabel(results[0]["curves"][kind]["unit"], fontsize=8)
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("FID to the train split (log scale)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Disturbed held-out images: FID must rise with the disturbance", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
