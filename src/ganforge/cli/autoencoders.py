@@ -5,20 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ganforge.cli.common import _err
+from ganforge.cli.common import _err, run_command
 from ganforge.errors import GanforgeError
 
 
 def add_parsers(sub) -> None:
-    rc = sub.add_parser("reconstruct", help="autoencoders: images beside their reconstructions")
-    rc.add_argument("run_dir")
+    rc = run_command(sub, "reconstruct", "autoencoders: images beside their reconstructions",
+                     cmd_reconstruct, output="reconstructions.png")
     rc.add_argument("--split", default="test", choices=["train", "test"])
     rc.add_argument("-n", type=int, default=32)
     rc.add_argument("--seed", type=int, default=0)
-    rc.add_argument("--step", type=int, default=None)
-    rc.add_argument("-o", "--output", default="reconstructions.png")
-    rc.add_argument("--json", action="store_true")
-    rc.set_defaults(func=cmd_reconstruct)
 
     ar = sub.add_parser("arithmetic", help="autoencoders: decode mean(a) - mean(b) + mean(c) of image groups")
     ar.add_argument("run_dir")
@@ -30,14 +26,11 @@ def add_parsers(sub) -> None:
     ar.add_argument("--json", action="store_true")
     ar.set_defaults(func=cmd_arithmetic)
 
-    lk = sub.add_parser("likelihood", help="VAEs: test ELBO and importance-sampled NLL on binarised test images")
-    lk.add_argument("run_dir")
+    lk = run_command(sub, "likelihood", "VAEs: test ELBO and importance-sampled NLL on binarised test images",
+                     cmd_likelihood)
     lk.add_argument("-k", type=int, default=5000, help="importance samples per image (5,000 for reported numbers)")
     lk.add_argument("-n", type=int, default=None, help="only the first n test images (default: all)")
     lk.add_argument("--seed", type=int, default=0)
-    lk.add_argument("--step", type=int, default=None)
-    lk.add_argument("--json", action="store_true")
-    lk.set_defaults(func=cmd_likelihood)
 
     an = sub.add_parser("anomaly", help="anomaly detection with autoencoders")
     ansub = an.add_subparsers(dest="action", required=True)

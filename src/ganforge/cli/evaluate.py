@@ -5,22 +5,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ganforge.cli.common import _err
+from ganforge.cli.common import _err, run_command
 from ganforge.errors import GanforgeError
 
 
 def add_parsers(sub) -> None:
-    e = sub.add_parser("evaluate", help="print a run's metrics and write an evaluation card")
-    e.add_argument("run_dir")
+    e = run_command(sub, "evaluate", "print a run's metrics and write an evaluation card", cmd_evaluate)
     e.add_argument("--metrics", help="comma-separated: fid,kid,pr,dc,score,classes (images; default all)")
     e.add_argument("-n", type=int, default=None, help="samples to draw (images: 10000; 2-D: train.eval_samples)")
     e.add_argument("--ref", default="test", choices=["train", "test"], help="reference split (default test)")
     e.add_argument("--extractor", help="feature network (default: the one trained on the run's dataset)")
     e.add_argument("--resize", action="store_true", help="convert images to the extractor's input size")
     e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--step", type=int, default=None, help="evaluate the checkpoint saved at this step")
-    e.add_argument("--json", action="store_true")
-    e.set_defaults(func=cmd_evaluate)
 
     ev = sub.add_parser("evaluator", help="the feature networks behind the image metrics")
     evsub = ev.add_subparsers(dest="evaluator_command", required=True, metavar="ACTION")

@@ -5,28 +5,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ganforge.cli.common import _err
+from ganforge.cli.common import _err, run_command
 from ganforge.errors import GanforgeError
 
 
 def add_parsers(sub) -> None:
-    s = sub.add_parser("sample", help="draw samples from a run's latest checkpoint")
-    s.add_argument("run_dir")
+    s = run_command(sub, "sample", "draw samples from a run's latest checkpoint", cmd_sample, output="samples.png")
     s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("-o", "--output", default="samples.png", help="PNG to write")
     s.add_argument("--nrow", type=int, default=None, help="images per row")
     s.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
-    s.add_argument("--step", type=int, default=None, help="use the checkpoint saved at this step")
     s.add_argument("--truncation", type=float, default=None,
                    help="redraw latent coordinates beyond +-T (truncation trick; smaller = less varied)")
     s.add_argument("--class", dest="class_", type=int, default=None,
                    help="conditional runs: draw this class (default: one row per class)")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_sample)
 
-    it = sub.add_parser("interpolate", help="a strip of images between the latents of two seeds")
-    it.add_argument("run_dir")
+    it = run_command(sub, "interpolate", "a strip of images between the latents of two seeds",
+                     cmd_interpolate, output="interpolation.png")
     it.add_argument("--from", dest="from_seed", type=int, default=None, help="seed of the first latent")
     it.add_argument("--to", dest="to_seed", type=int, default=None, help="seed of the last latent")
     it.add_argument("--from-image", default=None, help="autoencoders: a test-split index or an image file")
@@ -34,30 +29,18 @@ def add_parsers(sub) -> None:
     it.add_argument("--steps", type=int, default=10)
     it.add_argument("--slerp", action="store_true", help="spherical instead of linear interpolation")
     it.add_argument("--class", dest="class_", type=int, default=None, help="conditional runs: the class")
-    it.add_argument("--step", type=int, default=None)
-    it.add_argument("-o", "--output", default="interpolation.png")
-    it.add_argument("--json", action="store_true")
-    it.set_defaults(func=cmd_interpolate)
 
-    di = sub.add_parser("directions", help="find a latent direction for a classifier class (linear probe)")
-    di.add_argument("run_dir")
+    di = run_command(sub, "directions", "find a latent direction for a classifier class (linear probe)", cmd_directions)
     di.add_argument("--attribute", type=int, required=True, help="evaluator class, e.g. 7 for 'looks like a 7'")
     di.add_argument("--name", default=None, help="name to save it under (default class-K)")
     di.add_argument("-n", type=int, default=5000, help="samples for the probe")
     di.add_argument("--seed", type=int, default=0)
-    di.add_argument("--step", type=int, default=None)
-    di.add_argument("--json", action="store_true")
-    di.set_defaults(func=cmd_directions)
 
-    ed = sub.add_parser("edit", help="move one latent along a saved direction; report entanglement")
-    ed.add_argument("run_dir")
+    ed = run_command(sub, "edit", "move one latent along a saved direction; report entanglement",
+                     cmd_edit, output="edit.png")
     ed.add_argument("--seed", type=int, default=0)
     ed.add_argument("--direction", required=True)
     ed.add_argument("--amount", default="-3:3:7", help="START:STOP:COUNT (default -3:3:7)")
-    ed.add_argument("--step", type=int, default=None)
-    ed.add_argument("-o", "--output", default="edit.png")
-    ed.add_argument("--json", action="store_true")
-    ed.set_defaults(func=cmd_edit)
 
 
 def cmd_sample(args) -> int:
