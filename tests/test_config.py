@@ -1,6 +1,7 @@
 """Config loading, overrides and one-line errors."""
 
 import pytest
+import torch
 
 from ganforge.config import Config, config_from_dict, describe_config, list_presets, load_config
 from ganforge.errors import GanforgeError
@@ -74,3 +75,28 @@ def test_yaml_whose_top_level_is_not_a_mapping(tmp_path):
     path.write_text("- data\n- model\n")
     with pytest.raises(GanforgeError, match="must hold a mapping of sections"):
         load_config(str(path))
+
+
+@pytest.mark.parametrize("override, message", [
+    ("method.lr_g=nan", "method.lr_g must be a finite number"),
+    ("method.lr_d=inf", "method.lr_d must be a finite number"),
+    ("train.steps=1e30", "train.steps must be an integer"),
+    ("name=a/../../../escaped", "must be a plain name"),
+    ("name=..", "must be a plain name"),
+])
+def test_values_that_would_fail_later_are_refused_up_front(override, message):
+    with pytest.raises(GanforgeError, match=message):
+        load_config("toy-ring", [override])
+
+
+def test_a_yaml_float_step_count_is_bounded():
+    with pytest.raises(GanforgeError, match="train.steps must be <= 1000000000"):
+        config_from_dict({"train": {"steps": 1e30}})
+
+
+def test_sample_refuses_an_output_that_is_not_an_image(tmp_path):
+    from ganforge.report.images import save_grid
+
+    with pytest.raises(GanforgeError, match=r"cannot write an image to '.*x\.txt': name a \.png"):
+        save_grid(torch.zeros(2, 1, 8, 8), tmp_path / "x.txt")
+    assert not (tmp_path / "x.txt").exists()

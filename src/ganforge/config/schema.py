@@ -109,7 +109,7 @@ def method_spec(name: str) -> MethodSpec:
 
 @dataclass
 class TrainConfig:
-    steps: int = _opt(1000, "generator steps (iterations) to train", min=1)
+    steps: int = _opt(1000, "generator steps (iterations) to train", min=1, max=1_000_000_000)
     batch_size: int = _opt(128, "images per batch", min=1, max=65536)
     seed: int = _opt(0, "seed for weights, batches and noise", min=0)
     device: str = _opt("auto", "auto, cpu or cuda", choices=["auto", "cpu", "cuda"])

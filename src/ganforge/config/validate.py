@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import fields
 from typing import Any, get_type_hints
 
@@ -38,6 +39,8 @@ def _check_value(key: str, value: Any, typ: type, meta: dict) -> Any:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise GanforgeError(f"{key} must be a number, got {value!r}")
         value = float(value)
+        if not math.isfinite(value):
+            raise GanforgeError(f"{key} must be a finite number, got {value!r}")
     elif typ is str:
         if not isinstance(value, str):
             raise GanforgeError(f"{key} must be a string, got {value!r}")
@@ -111,6 +114,9 @@ def config_from_dict(data: dict, *, strict: bool = True) -> Config:
             model.pop(key)
     data["model"] = model
     cfg = _build(Config, data)
+    if cfg.name in ("", ".", "..") or any(c in cfg.name for c in "/\\\0"):
+        raise GanforgeError(f"name {cfg.name!r} must be a plain name (no path separators); it names the run "
+                            "folder under runs/ - choose where the run goes with --out")
     cfg.method = _build(spec.options, method, "method.")
     return cfg
 
