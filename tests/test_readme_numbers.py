@@ -23,3 +23,13 @@ def test_cheap_readme_numbers_are_reproduced():
     for row in rows[2:]:
         assert row in quoted, f"README quotes another value than measured now:\n{row}"
     assert len(quoted) == len(rows) + 2  # and the two trained rows follow
+
+
+def test_readme_lists_every_preset_as_ganforge_presets_prints_it():
+    from ganforge.config import list_presets
+
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index("$ ganforge presets\n"):].split("```")[0]
+    width = max(map(len, list_presets()))
+    for name, description in list_presets().items():
+        assert f"{name:<{width}}  {description}" in block, name
