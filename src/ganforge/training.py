@@ -45,6 +45,9 @@ class RunHooks:
         # Fixed inputs for the grids: their own generator, so drawing them never moves training's RNG.
         n_fixed = N_FIXED_IMAGES if dataset.is_image else N_FIXED_POINTS
         self.preview_inputs, self.grid_cols = method.preview_inputs(dataset, t.seed + 1, n_fixed)
+        if not dataset.is_image:  # the real points drawn beside the generated ones, the same each time
+            self.real_points = dataset.x[torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))
+                                         [:n_fixed]]
         self.evaluator = None
         if t.eval_every_kimg > 0:
             from ganforge.evaluation import PeriodicEvaluator
@@ -106,9 +109,8 @@ class RunHooks:
         else:
             from ganforge.report.plots import plot_2d
 
-            pick = torch.randperm(len(self.dataset), generator=torch.Generator().manual_seed(0))[:len(fake)]
             critic = self.method.critic()
-            plot_2d(self.dataset.x[pick], fake, critic[0] if critic else None, path,
+            plot_2d(self.real_points[:len(fake)], fake, critic[0] if critic else None, path,
                     title=f"{self.cfg.name}, step {step}", device=self.device,
                     probabilistic=critic[1] if critic else True)
         if self.board is not None:

@@ -67,11 +67,10 @@ class SampleProbe:
 
             source = dataset.info.get("source")
             if source in DEFAULT_FOR_DATASET and DEFAULT_FOR_DATASET[source] != "inception":
-                try:  # the shipped network; a damaged install falls back to pixels
-                    self.extractor = load_extractor(DEFAULT_FOR_DATASET[source])
-                except Exception:  # noqa: BLE001 - missing or damaged: fall back to pixels
-                    self.extractor = None
-                if self.extractor is not None and tuple(dataset.sample_shape) != self.extractor.spec.input_shape:
+                # The shipped network: always there (a damaged install is an error, not a quiet
+                # switch to pixel distances, which would change what the diversity numbers mean).
+                self.extractor = load_extractor(DEFAULT_FOR_DATASET[source])
+                if tuple(dataset.sample_shape) != self.extractor.spec.input_shape:
                     self.extractor = None  # e.g. MNIST resized to 32x32: pixels, not a resized guess
         pick = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(12345))[:n]
         real = dataset.x[pick].cpu()

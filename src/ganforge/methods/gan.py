@@ -198,7 +198,7 @@ class GANMethod(Method):
     def phases(self) -> list[Phase]:
         o = self.options
         lazy_r1 = o.r1_gamma > 0 and o.r1_every > 1
-        acgan = getattr(self, "acgan_weight", 0.0)
+        acgan = getattr(o, "acgan_weight", 0.0)  # an option of cgan only
         d_loss = functools.partial(discriminator_loss, game=self.game, r1_gamma=0.0 if lazy_r1 else o.r1_gamma,
                                    gp_weight=o.gp_weight, acgan_weight=acgan)
         clip = functools.partial(clip_weights_of_d, c=o.clip) if o.clip > 0 else None
@@ -240,7 +240,6 @@ class ConditionalGANMethod(GANMethod):
         if not data.n_classes or data.n_classes < 2:
             raise GanforgeError("method cgan needs labelled data with at least 2 classes; data.source "
                                 f"{cfg.data.source} has {data.n_classes or 'no'} labels")
-        self.acgan_weight = cfg.method.acgan_weight
         super().__init__(cfg, data)
 
     def build_networks(self, model_cfg, data):

@@ -130,6 +130,8 @@ class TrainingLoop:
         self.batches = BatchIterator({"x": dataset.x, "y": dataset.y}, t.batch_size, t.seed, device,
                                      channels_last=t.channels_last)
         self.ema_beta = ema_beta(t.batch_size, cfg.method.ema_halflife_kimg) if method.ema else None
+        # (EMA copy, trained network) pairs, resolved once rather than at every step.
+        self.ema_pairs = [(method.ema[name + "_ema"], self.trained[name]) for name in method.ema_networks()]
         self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16")
         self.phases = method.phases()
         self.step, self.images_seen, self.elapsed_s = 0, 0, 0.0
@@ -214,9 +216,8 @@ class TrainingLoop:
             if self.step % phase.every == 0:
                 self.run_phase(phase, carry, is_log_step)
         # Update EMA.
-        if self.ema_beta is not None:
-            for name in self.method.ema_networks():
-                update_ema(self.method.ema[name + "_ema"], self.trained[name], self.ema_beta)
+        for ema, network in self.ema_pairs:
+            update_ema(ema, network, self.ema_beta)
 
     def run_phase(self, phase, carry: dict, is_log_step: bool) -> None:
         """``phase.repeats`` optimizer steps of one phase."""
