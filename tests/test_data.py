@@ -89,7 +89,9 @@ def test_image_folder(tmp_path):
     ds = load_dataset(DataConfig(source="folder", path=str(tmp_path / "imgs"), resolution=16),
                       log=messages.append)
     assert ds.x.shape == (6, 3, 16, 16) and ds.x.dtype == torch.uint8
-    assert len(messages) == 1 and "skipped 1 unreadable image(s): broken.png" in messages[0]
+    warnings = [m for m in messages if m.startswith("warning")]
+    assert len(warnings) == 1 and "skipped 1 unreadable image(s): broken.png" in warnings[0]
+    assert any("grey promoted to RGB" in m for m in messages)
     grey = load_dataset(DataConfig(source="folder", path=str(tmp_path / "imgs"), resolution=8, channels=1),
                         log=lambda *_: None)
     assert grey.x.shape == (6, 1, 8, 8)
@@ -195,3 +197,77 @@ def test_image_folder_keeps_a_common_square_size(tmp_path):
     _write_images(tmp_path / "mixed")  # 40x30 colour and 20x20 grey
     assert load_dataset(DataConfig(source="folder", path=str(tmp_path / "mixed")),
                         log=lambda *_: None).sample_shape == (3, 64, 64)
+
+
+def test_image_folder_converts_every_kind_of_png_and_jpeg_and_says_so_once(tmp_path):
+    """RGBA, palette, 16-bit grey, CMYK and mixed sizes are converted; each kind is said once."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    rgba = np.zeros((32, 32, 4), np.uint8)
+    rgba[..., 0] = 255
+    rgba[:16, :, 3] = 255                           # top half opaque red, bottom half transparent
+    Image.fromarray(rgba, "RGBA").save(folder / "a_rgba.png")
+    Image.fromarray(rgba, "RGBA").save(folder / "b_rgba.png")
+    Image.fromarray(np.full((32, 32, 3), 40, np.uint8)).convert("P").save(folder / "c_palette.png")
+    Image.fromarray(np.full((32, 32), 65535 // 2, np.uint16)).save(folder / "d_16bit.png")
+    Image.fromarray(np.full((32, 32, 4), 0, np.uint8), "CMYK").save(folder / "e_cmyk.jpg")
+    Image.fromarray(np.full((48, 64, 3), 200, np.uint8)).save(folder / "f_wide.png")
+    messages = []
+    ds = load_dataset(DataConfig(source="folder", path=str(folder), resolution=32, background="black"),
+                      log=messages.append)
+    assert ds.x.shape == (6, 3, 32, 32)
+    a = ds.x[0]
+    assert a[:, :8].tolist() == torch.tensor([255, 0, 0]).view(3, 1, 1).expand(3, 8, 32).tolist()
+    assert int(a[:, 20:].max()) == 0                # transparency onto the black background
+    assert abs(int(ds.x[3].float().mean()) - 127) <= 1  # 16-bit half scale -> 8-bit half scale
+    assert int(ds.x[4].min()) == 255                # CMYK (0, 0, 0, 0) is white
+    assert ds.info["conversions"]["transparency composited onto the background"] == 2
+    said = [m for m in messages if m.startswith("note")]
+    for what in ("transparency", "palette", "16-bit", "CMYK", "non-square"):
+        assert sum(what in m for m in said) == 1, (what, said)
+    assert "data.background=black" in next(m for m in said if "transparency" in m)
+
+
+def test_image_folder_refuses_a_tiny_picture_naming_the_file(tmp_path):
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(folder / "fine.png")
+    Image.fromarray(np.zeros((6, 6, 3), np.uint8)).save(folder / "speck.png")
+    with pytest.raises(GanforgeError, match=r"speck.png is only 6x6.*set data.resolution to 24 or less"):
+        load_dataset(DataConfig(source="folder", path=str(folder), resolution=64), log=lambda *_: None)
+    with pytest.raises(GanforgeError, match="data.background 'teal-ish' is not a colour"):
+        load_dataset(DataConfig(source="folder", path=str(folder), resolution=16, background="teal-ish"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Colour sets: the emoji of five vendors (fetched by `make test`) and their shared split.
+
+def test_emoji_split_is_shared_by_every_vendor_and_pairs_by_code():
+    """No vendor trains on an emoji that any vendor holds out, and a code names the same emoji
+    (same labels) in every vendor's drawing."""
+    from ganforge.data.colour_sets import EMOJI_VENDORS
+
+    test_codes, train_codes, labels = set(), set(), {}
+    for vendor in EMOJI_VENDORS:
+        for split in ("train", "test"):
+            ds = load_dataset(DataConfig(source=f"emoji-{vendor}", split=split), log=lambda *_: None)
+            assert ds.x.shape[1:] == (3, 64, 64) and ds.x.dtype == torch.uint8
+            assert ds.n_classes == 10 and ds.info["background"] == "white"
+            codes = ds.extra["code"].tolist()
+            (test_codes if split == "test" else train_codes).update(codes)
+            for c, y, sub in zip(codes, ds.y.tolist(), ds.extra["subcategory"].tolist(), strict=True):
+                assert labels.setdefault(c, (y, sub)) == (y, sub)
+    assert not test_codes & train_codes
+    assert 0.10 < len(test_codes) / len(test_codes | train_codes) < 0.20   # about TEST_PERCENT
+    everyone = load_dataset(DataConfig(source="emoji-all", split="test"), log=lambda *_: None)
+    assert set(everyone.info["vendors"]) == {f"emoji-{v}" for v in EMOJI_VENDORS}
+    assert len(everyone) == sum(everyone.info["vendors"].values())
+
+
+def test_emoji_background_and_subcategory_labels():
+    white = load_dataset(DataConfig(source="emoji-google", split="test"), log=lambda *_: None)
+    black = load_dataset(DataConfig(source="emoji-google", split="test", background="#000000",
+                                    label="subcategory", resolution=32), log=lambda *_: None)
+    assert black.x.shape[1:] == (3, 32, 32) and black.n_classes == len(black.info["class_names"]) > 50
+    assert int(white.x[:, :, 0, 0].float().mean()) > 250 and int(black.x[:, :, 0, 0].float().mean()) < 5
+    assert torch.equal(black.extra["code"], white.extra["code"])

@@ -44,10 +44,15 @@ def add_parsers(sub) -> None:
     d = sub.add_parser("data", help="fetch and cache datasets")
     dsub = d.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     f = dsub.add_parser("fetch", help="fetch a dataset into the cache")
-    f.add_argument("name", help="mnist, fashion-mnist or digits")
+    f.add_argument("name", help="mnist, fashion-mnist, digits, emoji-<google|twitter|apple|facebook|emojione|all> "
+                                "or icons-oxygen")
     f.add_argument("--force", action="store_true", help="fetch again even when cached")
     f.add_argument("--json", action="store_true")
     f.set_defaults(func=cmd_data)
+    i = dsub.add_parser("info", help="where a dataset comes from, its licence and split, and whether it is cached")
+    i.add_argument("name", help="a fetchable dataset, e.g. emoji-google")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=cmd_data)
 
 
 def cmd_calc(args) -> int:
@@ -132,8 +137,24 @@ def cmd_demo(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from ganforge.data import fetch
+    from ganforge.data import fetch, source_info
     from ganforge.data.cache import cache_dir
+
+    if args.data_command == "info":
+        info = source_info(args.name)
+        if args.json:
+            print(json.dumps(info))
+            return 0
+        print(f"{info['dataset']}: {'cached in ' + info['cache'] if info['cached'] else 'not cached yet'}"
+              + (f" (fetched via {info['route']})" if info["route"] else ""))
+        print(f"licence: {info['licence']}")
+        if info["licence_file"]:
+            print(f"licence text: {info['licence_file']}")
+        if info["split"]:
+            print(f"split: {info['split']}")
+        if info["classes"]:
+            print(f"classes: {', '.join(info['classes'])}")
+        return 0
 
     fetch(args.name, force=args.force, log=_err)
     info = {"dataset": args.name, "cache": str(cache_dir())}

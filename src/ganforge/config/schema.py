@@ -20,8 +20,9 @@ def _opt(default, help: str, *, min=None, max=None, choices=None):  # noqa: A002
 
 @dataclass
 class DataConfig:
-    source: str = _opt("mnist", "dataset: mnist, fashion-mnist, digits, toy-ring, toy-grid, "
-                       "toy-mixture, folder")
+    source: str = _opt("mnist", "dataset: mnist, fashion-mnist, digits, stacked-mnist, emoji-google, "
+                       "emoji-twitter, emoji-apple, emoji-facebook, emoji-emojione, emoji-all, icons-oxygen, "
+                       "toy-ring, toy-grid, toy-mixture, folder")
     split: str = _opt("train", "which split to train on", choices=["train", "test"])
     path: str = _opt("", "image folder (source=folder)")
     resolution: int = _opt(0, "resize + centre-crop images to this size; 0 keeps the native size (a folder of "
@@ -34,6 +35,10 @@ class DataConfig:
     toy_points: int = _opt(200_000, "how many points a toy dataset holds", min=100)
     classes: list = _opt([], "keep only images with these labels (e.g. [3] for one-class anomaly detection); "
                          "empty keeps all")
+    background: str = _opt("white", "colour that transparent pixels are composited onto (emoji, icons, "
+                           "RGBA folders): white, black, grey or #rrggbb")
+    label: str = _opt("category", "emoji: which label y holds, category (10) or subcategory (99)",
+                      choices=["category", "subcategory"])
     holdout: float = _opt(0.0, "fraction of the split held out of training (seeded), e.g. to calibrate an "
                           "anomaly threshold on normal images the model never saw", min=0.0, max=0.9)
 

