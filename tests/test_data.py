@@ -271,3 +271,24 @@ def test_emoji_background_and_subcategory_labels():
     assert black.x.shape[1:] == (3, 32, 32) and black.n_classes == len(black.info["class_names"]) > 50
     assert int(white.x[:, :, 0, 0].float().mean()) > 250 and int(black.x[:, :, 0, 0].float().mean()) < 5
     assert torch.equal(black.extra["code"], white.extra["code"])
+
+
+def test_export_emoji_then_train_on_the_folder_in_one_command(tmp_path, capsys):
+    """`data export` writes the pictures a user would bring; `train --data` trains on them."""
+    import json
+
+    from ganforge.cli import main
+
+    folder = tmp_path / "emoji"
+    assert main(["data", "export", "emoji-google", str(folder), "--split", "test", "--json"]) == 0
+    written = json.loads(capsys.readouterr().out)
+    assert written["images"] == len(list(folder.rglob("*.png"))) > 500 and written["classes"] == 10
+    assert (folder / "smileys-and-emotion").is_dir()
+    assert main(["data", "export", "emoji-google", str(folder)]) == 1  # never into a folder with files
+    assert "already exists and is not an empty folder" in capsys.readouterr().err
+    run = tmp_path / "run"
+    assert main(["train", "dcgan-emoji", "--data", str(folder), "--out", str(run), "--quiet", "--json",
+                 "--set", "train.steps=2", "--set", "train.batch_size=8", "--set", "model.g_width=8",
+                 "--set", "model.d_width=8", "--set", "data.resolution=32"]) == 0
+    info = json.loads((run / "run.json").read_text())
+    assert info["sample_shape"] == [3, 32, 32]

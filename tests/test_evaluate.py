@@ -126,3 +126,43 @@ def test_inception_extractor_reads_a_weights_file_from_disk(tmp_path, monkeypatc
     monkeypatch.setenv("GANFORGE_INCEPTION_WEIGHTS", str(tmp_path / "bad.pth"))
     with pytest.raises(GanforgeError, match="is not a usable FID Inception weights file"):
         load_extractor("inception")
+
+
+def _tiny_colour_run(tmp_path, name, overrides):
+    cfg = load_config("dcgan-emoji", ["train.steps=2", "train.batch_size=16", "model.g_width=8", "model.d_width=8",
+                                      "train.sample_every=0", "method.ema_halflife_kimg=0", *overrides])
+    return ganforge.train(cfg, tmp_path / name, progress=False, log=lambda *_: None)
+
+
+def test_emoji_run_at_32px_is_measured_in_domain_through_one_resize(tmp_path):
+    """A 32 px emoji run: its samples and the reference pictures (brought to 32 px first) pass the
+    same bilinear resize to the colour network's 64 px; the card says so and names no domain issue."""
+    run = _tiny_colour_run(tmp_path, "e32", ["data.source=emoji-google", "data.resolution=32"])
+    with pytest.raises(GanforgeError, match="add --resize"):
+        ganforge.evaluate(run, n=40, metrics=["fid"])
+    card = ganforge.evaluate(run, n=40, metrics=["fid"], resize=True, log=lambda *_: None)
+    assert card["extractor"]["name"] == "emoji-convnet" and card["extractor"]["origin"] == "canonical"
+    assert card["reference"]["dataset"] == "emoji-google" and "domain" not in card["reference"]
+    assert card["resize"].startswith("bilinear antialiased to (3, 64, 64) (samples and reference alike)")
+    assert card["metrics"]["fid"]["value"] > 50  # two steps of training are far from emoji
+
+
+def test_a_user_colour_folder_is_measured_against_itself_and_marked_out_of_domain(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    gen = torch.Generator().manual_seed(0)
+    for i in range(24):  # flat-coloured discs on white: not emoji
+        img = torch.full((32, 32, 3), 255, dtype=torch.uint8)
+        yy, xx = torch.meshgrid(torch.arange(32), torch.arange(32), indexing="ij")
+        disc = (yy - 16) ** 2 + (xx - 16) ** 2 < int(torch.randint(30, 200, (1,), generator=gen))
+        img[disc] = torch.randint(0, 255, (3,), generator=gen, dtype=torch.uint8)
+        Image.fromarray(img.numpy()).save(folder / f"{i}.png")
+    run = _tiny_colour_run(tmp_path, "folder", ["data.source=folder", f"data.path={folder}", "data.resolution=32"])
+    notes = []
+    card = ganforge.evaluate(run, n=40, metrics=["fid", "pr"], log=notes.append)
+    assert card["reference"]["dataset"] == f"folder {folder}" and card["reference"]["n"] == 24
+    assert card["reference"]["domain"].startswith("out of domain: emoji-convnet was trained on emoji-all")
+    assert any("out of domain" in m for m in notes)
+    assert card["resize"].startswith("bilinear antialiased to (3, 64, 64)")

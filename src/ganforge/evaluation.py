@@ -25,29 +25,40 @@ IMAGE_METRICS = ("fid", "kid", "pr", "dc", "score", "classes")
 DEFAULT_IMAGE_METRICS = IMAGE_METRICS
 
 
-def reference_features(extractor, dataset: str, split: str, log=print) -> tuple[torch.Tensor, torch.Tensor]:
+def reference_features(extractor, dataset: str, split: str, log=print,
+                       resolution: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Features and class probabilities of a whole dataset split, cached by (dataset, split,
-    extractor sha256) so they are computed once per extractor version."""
+    resolution, extractor sha256) so they are computed once per extractor version.
+
+    ``resolution`` (0: native): the real images are first brought to the resolution a run trains
+    at, then resized to the extractor's input like the run's samples, so both sides of a FID
+    pass through the same resampling."""
     from safetensors.torch import load_file, save_file
 
     from ganforge.config import DataConfig
     from ganforge.data import load_dataset
     from ganforge.data.cache import cache_dir
 
-    path = cache_dir() / "refstats" / f"{dataset}-{split}-{extractor.name}-{extractor.sha256[:16]}.safetensors"
+    at = f"-r{resolution}" if resolution else ""
+    path = cache_dir() / "refstats" / f"{dataset}-{split}{at}-{extractor.name}-{extractor.sha256[:16]}.safetensors"
     if path.exists():
         try:
             t = load_file(str(path))
             return t["features"], t["probs"]
         except Exception:
             path.unlink(missing_ok=True)  # unreadable: compute again below
-    ds = load_dataset(DataConfig(source=dataset, split=split), log)
-    feats, probs = extractor.run(ds.x.float() / 127.5 - 1)
+    ds = load_dataset(DataConfig(source=dataset, split=split, resolution=resolution), log)
+    feats, probs = extractor.run(_fit_to(ds.x.float() / 127.5 - 1, extractor))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     save_file({"features": feats.contiguous(), "probs": probs.contiguous()}, str(tmp))
     tmp.replace(path)
     return feats, probs
+
+
+def _fit_to(images: torch.Tensor, extractor) -> torch.Tensor:
+    shape = extractor.spec.input_shape
+    return images if shape is None or tuple(images.shape[1:]) == shape else resize_for(images, shape)
 
 
 def resize_for(images: torch.Tensor, shape: tuple) -> torch.Tensor:
@@ -113,26 +124,37 @@ def evaluate_images(run, metrics=DEFAULT_IMAGE_METRICS, n: int = 10000, ref_spli
     dataset = run.config.data.source
     if dataset == "stacked-mnist":
         return evaluate_stacked(run, n, seed, log)
-    name = extractor or DEFAULT_FOR_DATASET.get(dataset)
-    if name is None:
-        raise GanforgeError(f"no feature extractor is trained on '{dataset}'; choose one with --extractor "
-                            "(e.g. mnist-lenet) and add --resize if the image size differs")
+    colour = run.info["sample_shape"][0] == 3
+    name = extractor or DEFAULT_FOR_DATASET.get(dataset) or ("emoji-convnet" if colour else "mnist-lenet")
     fx = load_extractor(name, log=log)
-    ref_dataset = fx.spec.dataset or dataset  # an external network compares with the run's own data
-    if ref_dataset not in ("mnist", "fashion-mnist", "digits", "stacked-mnist"):
-        raise GanforgeError(f"reference features for data.source={ref_dataset} are not supported yet; evaluate "
-                            "runs on mnist, fashion-mnist, digits or stacked-mnist")
-    real_feats, real_probs = reference_features(fx, ref_dataset, ref_split, log)
+    in_domain = dataset in fx.spec.domain
     fake = run.sample(n, seed=seed)
     resize_policy = "none"
     if fx.spec.input_shape is None:
         resize_policy = "bilinear to 299x299 inside the extractor; grey repeated to RGB (pytorch-fid convention)"
     elif tuple(fake.shape[1:]) != fx.spec.input_shape:
-        if not resize:
+        if not (resize or not in_domain):
             raise GanforgeError(f"the run makes {tuple(fake.shape[1:])} images but {name} reads "
                                 f"{fx.spec.input_shape}; add --resize to convert them (recorded in the card)")
         fake = resize_for(fake, fx.spec.input_shape)
-        resize_policy = f"bilinear antialiased to {fx.spec.input_shape}, RGB->luma where needed"
+        resize_policy = (f"bilinear antialiased to {fx.spec.input_shape} (samples and reference alike), "
+                         "RGB->luma or grey->RGB where needed")
+    if dataset == "folder":
+        # A user's own pictures: the reference is the folder itself, read as training read it.
+        from ganforge.data import load_dataset
+
+        real = load_dataset(run.config.data, log=lambda *_: None)
+        real_feats, real_probs = fx.run(_fit_to(real.x.float() / 127.5 - 1, fx))
+        reference = {"dataset": f"folder {run.config.data.path}", "split": "the training images", "n": len(real)}
+    else:
+        resolution = run.config.data.resolution if fx.spec.input_shape is not None else 0
+        native = fx.spec.input_shape is not None and resolution == fx.spec.input_shape[-1]
+        real_feats, real_probs = reference_features(fx, dataset, ref_split, log, 0 if native else resolution)
+        reference = {"dataset": dataset, "split": ref_split, "n": len(real_feats)}
+    if not in_domain and fx.spec.domain:
+        reference["domain"] = (f"out of domain: {name} was trained on {fx.spec.dataset}, not on this data; the "
+                               "numbers rank models of this data against each other and compare with nothing else")
+        log(f"note: {reference['domain']}")
     fake_feats, fake_probs = fx.run(fake)
     results = image_metrics(real_feats, real_probs, fake_feats, fake_probs, metrics, seed)
     labels = run.labels(n)
@@ -140,8 +162,7 @@ def evaluate_images(run, metrics=DEFAULT_IMAGE_METRICS, n: int = 10000, ref_spli
         # Conditional run: how often the classifier agrees with the class asked for.
         results["conditional_accuracy"] = {"value": float((fake_probs.argmax(1) == labels).float().mean()),
                                            "n": n}
-    return evaluation_card(run, fx, n, seed, {"dataset": ref_dataset, "split": ref_split, "n": len(real_feats)},
-                           resize_policy, t0, results)
+    return evaluation_card(run, fx, n, seed, reference, resize_policy, t0, results)
 
 
 def evaluation_card(run, fx, n: int, seed: int, reference: dict, resize: str, t0: float, metrics: dict) -> dict:
@@ -212,6 +233,45 @@ def check_extractor(name: str, n: int = 5000, seed: int = 0, disturbances=None, 
             "curves": curves, "all_monotonic": all(c["monotonic"] for c in curves.values())}
 
 
+def vendor_gap(name: str = "emoji-convnet", seed: int = 0, log=print) -> dict:
+    """Does the feature space see style? For every pair of emoji vendors, split the test emoji both
+    drew into two seeded halves H1, H2 and compare
+    ``within`` = FID(A[H1], A[H2]) (one vendor, different emoji) with
+    ``across`` = FID(A[H1], B[H1]) (the same emoji, another vendor's drawing), at the same n.
+    A sane feature space puts ``across`` far above ``within``."""
+    from ganforge.config import DataConfig
+    from ganforge.data import load_dataset
+    from ganforge.data.colour_sets import EMOJI_VENDORS
+    from ganforge.metrics import distances as dist
+    from ganforge.metrics.features import load_extractor
+
+    fx = load_extractor(name, log=log)
+    sets = {}
+    for vendor in EMOJI_VENDORS:
+        ds = load_dataset(DataConfig(source=f"emoji-{vendor}", split="test"), log)
+        feats, _ = fx.run(_fit_to(ds.x.float() / 127.5 - 1, fx))
+        sets[vendor] = dict(zip(ds.extra["code"].tolist(), feats, strict=True))
+    pairs = []
+    for i, a in enumerate(EMOJI_VENDORS):
+        for b in EMOJI_VENDORS[i + 1:]:
+            shared = sorted(set(sets[a]) & set(sets[b]))
+            order = torch.randperm(len(shared), generator=torch.Generator().manual_seed(seed)).tolist()
+            half = len(shared) // 2
+            h1, h2 = [shared[k] for k in order[:half]], [shared[k] for k in order[half:2 * half]]
+
+            def fid(x_vendor, x_codes, y_vendor, y_codes):
+                x = torch.stack([sets[x_vendor][c] for c in x_codes])
+                y = torch.stack([sets[y_vendor][c] for c in y_codes])
+                return dist.frechet_distance(*dist.gaussian_stats(x), *dist.gaussian_stats(y))
+
+            pairs.append({"a": a, "b": b, "n": half, "within_a": fid(a, h1, a, h2), "within_b": fid(b, h1, b, h2),
+                          "across": fid(a, h1, b, h1)})
+    worst_ratio = min(p["across"] / max(p["within_a"], p["within_b"]) for p in pairs)
+    return {"extractor": extractor_record(fx), "seed": seed, "pairs": pairs, "min_ratio": worst_ratio,
+            "protocol": "test emoji drawn by both vendors, seeded halves H1/H2; within = FID(A[H1], A[H2]), "
+                        "across = FID(A[H1], B[H1])"}
+
+
 class PeriodicEvaluator:
     """Evaluation during training: a few cheap metrics logged to metrics.jsonl every N kimg.
 
@@ -227,7 +287,15 @@ class PeriodicEvaluator:
     def available(self) -> bool:
         from ganforge.metrics.features import DEFAULT_FOR_DATASET
 
-        return (not self.dataset.is_image) or self.dataset.info.get("source") in DEFAULT_FOR_DATASET
+        if not self.dataset.is_image:
+            return True
+        name = DEFAULT_FOR_DATASET.get(self.dataset.info.get("source"))
+        return name is not None and self._shape_matches(name)
+
+    def _shape_matches(self, name: str) -> bool:
+        from ganforge.metrics.features import spec_for
+
+        return tuple(self.dataset.sample_shape) == spec_for(name).input_shape
 
     def __call__(self, sample) -> dict:
         """Metrics of ``sample(n, seed)`` (the run's samples, n of them, drawn with seed)."""
@@ -237,8 +305,9 @@ class PeriodicEvaluator:
         if self._extractor is None:
             from ganforge.metrics.features import DEFAULT_FOR_DATASET, load_extractor
 
-            self._extractor = load_extractor(DEFAULT_FOR_DATASET[self.dataset.info["source"]], log=self.log)
-            self._real = reference_features(self._extractor, self._extractor.spec.dataset, "test", self.log)
+            source = self.dataset.info["source"]
+            self._extractor = load_extractor(DEFAULT_FOR_DATASET[source], log=self.log)
+            self._real = reference_features(self._extractor, source, "test", self.log)
         feats, probs = self._extractor.run(sample(self.n, self.seed))
         m = image_metrics(*self._real, feats, probs, ["fid", "pr", "classes"], self.seed)
         return {"eval/fid": m["fid"]["value"], "eval/precision": m["pr"]["precision"],

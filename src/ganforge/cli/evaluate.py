@@ -26,7 +26,8 @@ def add_parsers(sub) -> None:
                          ("check", "sanity check: FID of held-out images under growing disturbances")):
         a = evsub.add_parser(action, help=text)
         a.add_argument("dataset", nargs="+" if action == "check" else None,
-                       help="mnist or fashion-mnist, or an extractor name (mnist-lenet; mnist-lenet:local for the "
+                       help="mnist, fashion-mnist or emoji, or an extractor name (mnist-lenet; mnist-lenet:local "
+                       "for the "
                        "one `evaluator train` made here)" + ("; several to draw them in one figure"
                                                               if action == "check" else ""))
         a.add_argument("--json", action="store_true")
@@ -126,7 +127,8 @@ def cmd_evaluator(args) -> int:
         print(json.dumps(card) if args.json else "\n".join(f"{k}: {v}" for k, v in card.items()))
         return 0
     base = name.split(":")[0]
-    dataset = args.dataset if args.dataset in DEFAULT_FOR_DATASET else load_extractor(base).spec.dataset
+    spec = load_extractor(base).spec
+    dataset = args.dataset if args.dataset in spec.domain else spec.dataset
     floor = reference_floor(dataset, name, log=_err)
     if args.json:
         print(json.dumps(floor))
@@ -137,13 +139,14 @@ def cmd_evaluator(args) -> int:
 
 
 def _check(names: list[str], args) -> int:
-    from ganforge.evaluation import check_extractor
+    from ganforge.evaluation import check_extractor, vendor_gap
     from ganforge.report.plots import plot_disturbance_check
 
     results = [check_extractor(name, n=args.n, log=lambda *_: None) for name in names]
+    gaps = {name: vendor_gap(name, log=lambda *_: None) for name in names if name.split(":")[0] == "emoji-convnet"}
     plot_disturbance_check(results, Path(args.output))
     if args.json:
-        print(json.dumps({"figure": args.output, "results": results}))
+        print(json.dumps({"figure": args.output, "results": results, "vendor_gap": gaps}))
         return 0
     for result in results:
         print(f"{describe_extractor(result['extractor'])}: FID of {result['n']} held-out images vs "
@@ -152,6 +155,13 @@ def _check(names: list[str], args) -> int:
             values = "  ".join(f"{v:.1f}" for v in c["fid"])
             print(f"  {kind:<16} {'rises' if c['monotonic'] else 'NOT MONOTONIC'}:  {values}   ({c['unit']}: "
                   f"{', '.join(f'{v:g}' for v in c['levels'])})")
+    for name, gap in gaps.items():
+        print(f"{name}: two vendors' drawings of the same test emoji vs two halves of one vendor's "
+              f"(FID, n per side):")
+        for p in gap["pairs"]:
+            print(f"  {p['a']:>8} vs {p['b']:<8} across {p['across']:6.1f}   within {p['a']} {p['within_a']:5.1f}, "
+                  f"within {p['b']} {p['within_b']:5.1f}   (n={p['n']})")
+        print(f"  smallest across / within ratio: {gap['min_ratio']:.1f}")
     print(f"figure: {args.output}")
     return 0
 

@@ -53,6 +53,14 @@ def add_parsers(sub) -> None:
     i.add_argument("name", help="a fetchable dataset, e.g. emoji-google")
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=cmd_data)
+    e = dsub.add_parser("export", help="write a dataset's pictures as PNG files, one sub-folder per class")
+    e.add_argument("name", help="a fetchable image dataset, e.g. emoji-google")
+    e.add_argument("folder", help="a new (or empty) folder to write into")
+    e.add_argument("--split", choices=["train", "test"], default="train")
+    e.add_argument("--background", default="white", help="colour under transparent pixels (white, black, "
+                   "grey, #rrggbb)")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_data)
 
 
 def cmd_calc(args) -> int:
@@ -140,6 +148,13 @@ def cmd_data(args) -> int:
     from ganforge.data import fetch, source_info
     from ganforge.data.cache import cache_dir
 
+    if args.data_command == "export":
+        from ganforge.data import export_pngs
+
+        written = export_pngs(args.name, Path(args.folder), args.split, args.background, log=_err)
+        print(json.dumps(written) if args.json else f"wrote {written['images']} PNGs in {written['classes']} "
+              f"sub-folders of {args.folder}")
+        return 0
     if args.data_command == "info":
         info = source_info(args.name)
         if args.json:

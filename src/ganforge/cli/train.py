@@ -14,6 +14,8 @@ def add_parsers(sub) -> None:
     t.add_argument("config", nargs="?", help="preset name (see `ganforge presets`) or YAML file")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value "
                    "(repeatable), e.g. --set train.steps=2000")
+    t.add_argument("--data", metavar="FOLDER", help="train on your own pictures: shorthand for --set "
+                   "data.source=folder --set data.path=FOLDER (sub-folders become class labels)")
     t.add_argument("--out", help="run directory (default: runs/NNNNN-<name>)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
     t.add_argument("--device", choices=["auto", "cpu", "cuda"], help="shorthand for --set train.device=")
@@ -39,6 +41,8 @@ def cmd_train(args) -> int:
     overrides = list(args.set or [])
     if args.device:
         overrides.append(f"train.device={args.device}")
+    if args.data:
+        overrides[:0] = ["data.source=folder", f"data.path={args.data}"]
     if args.resume:
         if args.config:
             raise GanforgeError("give either a preset/config or --resume RUN_DIR, not both")

@@ -155,6 +155,15 @@ def load_image_folder(path: str, resolution: int, channels: int, log: Callable[[
                     "background": background, "conversions": dict(notes)})
 
 
+def save_png_file(image: torch.Tensor, path: Path) -> None:
+    """One uint8 (C, H, W) image as a PNG (grey for C = 1), creating its folder."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arr = image.numpy()
+    Image.fromarray(arr[0] if arr.shape[0] == 1 else arr.transpose(1, 2, 0)).save(path)
+
+
 def _common_square_size(files: list[Path]) -> int | None:
     """The side of the images when they are all square and of one size (headers only), else None."""
     from PIL import Image

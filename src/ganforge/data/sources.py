@@ -275,6 +275,9 @@ def _load_source(cfg, log: Callable[[str], None]) -> Dataset:
     if src not in SOURCES:
         raise GanforgeError(f"unknown data.source '{src}'{did_you_mean(src, SOURCES)}; sources: "
                             f"{', '.join(SOURCES)}")
+    if cfg.label != "category" and src not in EMOJI_SOURCES:
+        raise GanforgeError(f"data.label={cfg.label} is for the emoji sources; {src} has one label, so leave "
+                            "data.label at category")
     if src.startswith("toy-"):
         mix = mixture_for(src, cfg.toy_means, cfg.toy_stds)
         # A fixed, seeded sample; 200k points is effectively infinite for a 2-D GAN.
@@ -343,3 +346,25 @@ BUILTIN_LICENCES = {
     "fashion-mnist": "Fashion-MNIST: Zalando SE; MIT licence (Debian: Expat)",
     "digits": "UCI optical digits, as bundled with scikit-learn (BSD-3-Clause)",
 }
+
+
+def export_pngs(name: str, folder: Path, split: str = "train", background: str = "white",
+                log: Callable[[str], None] = print) -> dict:
+    """Write a fetchable image dataset's ``split`` as PNGs under ``folder``/<class>/<index>.png (the
+    folder a user trains from with ``--data``). Refuses a folder that already holds files."""
+    from ganforge.config import DataConfig
+    from ganforge.data.folders import save_png_file
+
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise GanforgeError(f"{folder} already exists and is not an empty folder; name a new folder to export into")
+    if name not in FETCHABLE or name.startswith("toy-"):
+        raise GanforgeError(f"unknown image dataset '{name}'{did_you_mean(name, FETCHABLE)}; fetchable: "
+                            f"{', '.join(FETCHABLE)}")
+    ds = load_dataset(DataConfig(source=name, split=split, background=background), log)
+    names = ds.info.get("class_names") or [str(k) for k in range(ds.n_classes or 1)]
+    labels = ds.y.tolist() if ds.y is not None else [0] * len(ds)
+    for i, (image, label) in enumerate(zip(ds.x, labels, strict=True)):
+        sub = folder / names[label].replace("/", "-").replace(" & ", "-and-").replace(" ", "-").lower()
+        save_png_file(image, sub / f"{i:05d}.png")
+    return {"dataset": name, "split": split, "folder": str(folder), "images": len(ds),
+            "classes": len(set(labels)), "background": background}

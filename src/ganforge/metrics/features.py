@@ -2,7 +2,7 @@
 
 An extractor maps images (N, C, H, W) in [-1, 1] to features (N, D) and class probabilities
 (N, K). No pretrained network can be downloaded here, so ganforge ships its own: the
-**canonical** ``mnist-lenet`` and ``fashion-lenet`` weights live inside the package
+**canonical** ``mnist-lenet``, ``fashion-lenet`` and ``emoji-convnet`` (colour, 64 px) weights live inside the package
 (``metrics/weights/``, float16 safetensors with a JSON card) and their sha256 is pinned below,
 so every user measures in the same feature space and gets the same FID for the same samples.
 
@@ -26,7 +26,7 @@ from safetensors.torch import load, save_file
 
 from ganforge.data.cache import atomic_write_bytes, cache_dir, sha256_file
 from ganforge.errors import GanforgeError, did_you_mean
-from ganforge.models.classifier import LeNet
+from ganforge.models.classifier import EmojiConvNet, LeNet
 from ganforge.version import __version__
 
 
@@ -39,16 +39,28 @@ class ExtractorSpec:
     epochs: int = 0
     min_accuracy: float = 0.0  # test accuracy a freshly trained extractor must reach
     batch: int = 1000          # images per forward pass
+    arch: str = "lenet"        # lenet | emoji-convnet
+    n_subclasses: int = 0      # a second label trained alongside (the emoji subcategory), 0: none
+    domain: tuple = ()         # every data source whose images it was trained to read
+    max_lr: float = 2e-3       # the recipe's one-cycle peak learning rate
 
 
+EMOJI_DOMAIN = ("emoji-all", "emoji-google", "emoji-twitter", "emoji-apple", "emoji-facebook", "emoji-emojione")
 EXTRACTORS = {
-    "mnist-lenet": ExtractorSpec("mnist-lenet", "mnist", (1, 28, 28), 10, epochs=4, min_accuracy=0.990),
-    "fashion-lenet": ExtractorSpec("fashion-lenet", "fashion-mnist", (1, 28, 28), 10, epochs=6, min_accuracy=0.90),
+    "mnist-lenet": ExtractorSpec("mnist-lenet", "mnist", (1, 28, 28), 10, epochs=4, min_accuracy=0.990,
+                                 domain=("mnist",)),
+    "fashion-lenet": ExtractorSpec("fashion-lenet", "fashion-mnist", (1, 28, 28), 10, epochs=6, min_accuracy=0.90,
+                                   domain=("fashion-mnist",)),
+    # Colour, 64 px: every emoji vendor's training split, category and subcategory.
+    "emoji-convnet": ExtractorSpec("emoji-convnet", "emoji-all", (3, 64, 64), 10, epochs=15, min_accuracy=0.80,
+                                   batch=500, arch="emoji-convnet", n_subclasses=99, domain=EMOJI_DOMAIN),
     # The standard FID network; weights only from the user's disk (GANFORGE_INCEPTION_WEIGHTS).
     "inception": ExtractorSpec("inception", None, None, 1008, batch=100),
 }
 INCEPTION_ENV = "GANFORGE_INCEPTION_WEIGHTS"
-DEFAULT_FOR_DATASET = {spec.dataset: name for name, spec in EXTRACTORS.items()}
+#: data source (or short name, as `ganforge evaluator train emoji`) -> the network that reads it
+DEFAULT_FOR_DATASET = {source: name for name, spec in EXTRACTORS.items() for source in spec.domain}
+DEFAULT_FOR_DATASET["emoji"] = "emoji-convnet"
 
 
 def spec_for(name: str) -> ExtractorSpec:
@@ -62,6 +74,7 @@ def spec_for(name: str) -> ExtractorSpec:
 CANONICAL_SHA256 = {
     "mnist-lenet": "4d8a91f4843a0e46b3b6f6ea9ffec434797413214a0de87913f432d9ba47bdcc",
     "fashion-lenet": "8ca081abb92d728046e042a06c57484ebcbb98640144c553ec2e8652275ca185",
+    "emoji-convnet": "fd907c87495a8f91ff33fa004ad6225c5dd84a6136013456ceeb2d9a7b0e09c9",
 }
 LOCAL_SUFFIX = ":local"  # "mnist-lenet:local": the network `ganforge evaluator train` made here
 
@@ -81,7 +94,7 @@ def _canonical_files(name: str):
 class FeatureExtractor:
     """A loaded extractor: ``features(images)``, ``probs(images)``, plus its ``card``."""
 
-    def __init__(self, spec: ExtractorSpec, net: LeNet, card: dict, device="cpu"):
+    def __init__(self, spec: ExtractorSpec, net: torch.nn.Module, card: dict, device="cpu"):
         self.spec, self.card, self.device = spec, card, torch.device(device)
         self.net = net.to(self.device).eval()
 
@@ -141,7 +154,7 @@ def load_extractor(name: str, device="cpu", log=print) -> FeatureExtractor:
             raise GanforgeError(f"the shipped {base} weights are damaged (sha256 differs from the pinned "
                                 f"{CANONICAL_SHA256[base][:12]}); reinstall ganforge")
         card = {**json.loads(card_path.read_text()), "origin": "canonical"}
-    return FeatureExtractor(spec, _loaded_lenet(spec, data), card, device)
+    return FeatureExtractor(spec, _loaded_net(spec, data), card, device)
 
 
 def load_retrained(name: str, folder: Path, device="cpu") -> FeatureExtractor:
@@ -152,15 +165,21 @@ def load_retrained(name: str, folder: Path, device="cpu") -> FeatureExtractor:
     if _sha256(data) != card.get("sha256"):
         raise GanforgeError(f"{weights} does not match its recorded sha256; train it again with "
                             f"`ganforge evaluator train {spec.dataset}`")
-    return FeatureExtractor(spec, _loaded_lenet(spec, data), {**card, "origin": "retrained locally"}, device)
+    return FeatureExtractor(spec, _loaded_net(spec, data), {**card, "origin": "retrained locally"}, device)
 
 
-def _loaded_lenet(spec: ExtractorSpec, data: bytes) -> LeNet:
-    """A LeNet with the weights in ``data``. Building it must not draw from the global RNG (its
+def _new_net(spec: ExtractorSpec) -> torch.nn.Module:
+    if spec.arch == "emoji-convnet":
+        return EmojiConvNet(spec.n_classes, spec.input_shape[0], spec.n_subclasses)
+    return LeNet(spec.n_classes, spec.input_shape[0])
+
+
+def _loaded_net(spec: ExtractorSpec, data: bytes) -> torch.nn.Module:
+    """The network with the weights in ``data``. Building it must not draw from the global RNG (its
     random initialisation is thrown away): loading a feature network, e.g. for the health probe
     or a periodic evaluation, must never change the course of a training run."""
     with torch.random.fork_rng(devices=[]):
-        net = LeNet(spec.n_classes, spec.input_shape[0])
+        net = _new_net(spec)
     net.load_state_dict({k: v.float() for k, v in load(data).items()})
     return net
 
@@ -207,15 +226,23 @@ def train_extractor(name: str, epochs: int | None = None, seed: int = 0, log=pri
     test = load_dataset(DataConfig(source=spec.dataset, split="test"), log)
     t0 = time.perf_counter()
     with deterministic_cpu(threads=1):
-        net = _fit_lenet(spec, train, epochs, seed, log, progress)
+        net = _fit(spec, train, epochs, seed, log, progress)
         # The network is stored, and measured, in float16: what is shipped is what is tested.
-        state = {k: v.detach().half().contiguous() for k, v in net.state_dict().items()}
-        net.load_state_dict({k: v.float() for k, v in state.items()})
+        # (Batch-norm's step counter is an integer and stays one.)
+        state = {k: (v.detach().half() if v.is_floating_point() else v.detach()).contiguous()
+                 for k, v in net.state_dict().items()}
+        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
         net.eval()
         with torch.no_grad():
             x = test.x.float() / 127.5 - 1
-            pred = torch.cat([net(chunk).argmax(1) for chunk in x.split(2000)])
+            feats = torch.cat([net.features(chunk) for chunk in x.split(500)])
+            pred = net.head(feats).argmax(1)
+            sub_pred = net.sub_head(feats).argmax(1) if spec.n_subclasses else None
     accuracy = round(float((pred == test.y).float().mean()), 6)
+    extra_card = {}
+    if sub_pred is not None:
+        extra_card["test_accuracy_subcategory"] = round(float((sub_pred == test.extra["subcategory"]).float()
+                                                              .mean()), 6)
     if accuracy < spec.min_accuracy:
         raise GanforgeError(f"{name} reached only {accuracy:.4f} test accuracy (needs {spec.min_accuracy}); "
                             "train it again with more epochs (--epochs)")
@@ -225,10 +252,14 @@ def train_extractor(name: str, epochs: int | None = None, seed: int = 0, log=pri
     save_file(state, str(tmp))
     tmp.replace(weights)
     sha = sha256_file(weights)
-    card = {"name": name, "dataset": spec.dataset, "test_accuracy": accuracy, "epochs": epochs, "seed": seed,
-            "recipe": "LeNet, Adam + one-cycle LR (max 2e-3), batch 128, bf16 autocast, 1 CPU thread, "
-                      "deterministic algorithms; stored as float16",
-            "train_seconds": round(time.perf_counter() - t0, 1), "feature_dim": LeNet.feature_dim,
+    max_lr = f"{spec.max_lr:.0e}".replace("e-0", "e-")  # "2e-3", as the shipped cards write it
+    card = {"name": name, "dataset": spec.dataset, "test_accuracy": accuracy, **extra_card, "epochs": epochs,
+            "seed": seed, "train_images": len(train), "test_images": len(test),
+            "recipe": f"{type(net).__name__}, Adam + one-cycle LR (max {max_lr}), batch 128, bf16 autocast, "
+                      "1 CPU thread, deterministic algorithms"
+                      + (", loss = cross-entropy of category + of subcategory" if spec.n_subclasses else "")
+                      + "; stored as float16",
+            "train_seconds": round(time.perf_counter() - t0, 1), "feature_dim": net.feature_dim,
             "sha256": sha, "torch_version": torch.__version__, "ganforge_version": __version__}
     atomic_write_bytes(card_path, json.dumps(card, indent=2).encode())
     card["canonical"] = sha == CANONICAL_SHA256.get(name)
@@ -236,19 +267,23 @@ def train_extractor(name: str, epochs: int | None = None, seed: int = 0, log=pri
     return card
 
 
-def _fit_lenet(spec: ExtractorSpec, train, epochs: int, seed: int, log, progress: bool) -> LeNet:
-    """The recipe's training loop: Adam with a one-cycle LR, bf16 autocast, seeded batches."""
+def _fit(spec: ExtractorSpec, train, epochs: int, seed: int, log, progress: bool) -> torch.nn.Module:
+    """The recipe's training loop: Adam with a one-cycle LR, bf16 autocast, seeded batches; the
+    loss is the cross-entropy of the label (+ that of the second label, when the spec has one)."""
     from tqdm import tqdm
 
     from ganforge.data import BatchIterator
 
     torch.manual_seed(seed)
-    net = LeNet(spec.n_classes, spec.input_shape[0]).to(memory_format=torch.channels_last)
+    net = _new_net(spec).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     batch_size = 128
     steps_per_epoch = len(train) // batch_size
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=epochs * steps_per_epoch)
-    batches = BatchIterator({"x": train.x, "y": train.y}, batch_size, seed, channels_last=True)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=spec.max_lr, total_steps=epochs * steps_per_epoch)
+    tensors = {"x": train.x, "y": train.y}
+    if spec.n_subclasses:
+        tensors["sub"] = train.extra["subcategory"]
+    batches = BatchIterator(tensors, batch_size, seed, channels_last=True)
     net.train()
     bar = tqdm(total=epochs * steps_per_epoch, desc=f"training {spec.name}", unit="step", dynamic_ncols=True,
                disable=not progress, mininterval=0.5 if sys.stderr.isatty() else 15)
@@ -256,7 +291,10 @@ def _fit_lenet(spec: ExtractorSpec, train, epochs: int, seed: int, log, progress
         for _ in range(steps_per_epoch):
             b = next(batches)
             with torch.autocast("cpu", dtype=torch.bfloat16):
-                loss = F.cross_entropy(net(b.x), b.y)
+                feats = net.features(b.x)
+                loss = F.cross_entropy(net.head(feats), b.y)
+                if spec.n_subclasses:
+                    loss = loss + F.cross_entropy(net.sub_head(feats), b["sub"])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
