@@ -120,7 +120,7 @@ def test_auroc_by_hand_and_against_scikit_learn():
 # -- architectures -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("arch,shape", [("mlp", (1, 28, 28)), ("conv", (1, 28, 28)), ("conv", (3, 32, 32)),
-                                        ("conv", (1, 64, 64))])
+                                        ("conv", (1, 64, 64)), ("conv", (3, 64, 64))])
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
 @pytest.mark.parametrize("variational", [False, True])
 def test_every_autoencoder_maps_images_to_codes_and_back(arch, shape, likelihood, variational):

@@ -292,3 +292,15 @@ def test_export_emoji_then_train_on_the_folder_in_one_command(tmp_path, capsys):
                  "--set", "model.d_width=8", "--set", "data.resolution=32"]) == 0
     info = json.loads((run / "run.json").read_text())
     assert info["sample_shape"] == [3, 32, 32]
+
+
+def test_data_info_names_the_licence_before_and_after_fetching(tmp_cache, capsys):
+    from ganforge.cli import main
+
+    assert main(["data", "info", "emoji-apple"]) == 0
+    out = capsys.readouterr().out
+    assert "emoji-apple: not cached yet" in out and "not licensed for commercial use" in out
+    assert main(["data", "info", "emoji-al"]) == 1
+    assert "unknown dataset 'emoji-al' (did you mean 'emoji-all'?)" in capsys.readouterr().err
+    assert main(["data", "info", "fashion-mnist", "--json"]) == 0
+    assert "MIT" in capsys.readouterr().out

@@ -4,7 +4,7 @@ rising monotonically with every disturbance (Heusel et al.'s check of the Incept
 import pytest
 import torch
 
-from ganforge.evaluation import check_extractor
+from ganforge.evaluation import check_extractor, vendor_gap
 from ganforge.metrics.disturb import DISTURBANCES, blur, colour_shift, occlusion, salt_and_pepper
 
 
@@ -38,10 +38,20 @@ def test_disturbances_by_hand():
     assert float(colour_shift(torch.full((1, 1, 2, 2), 0.9), 0.4).max()) == 1.0  # clipped
 
 
-@pytest.mark.parametrize("name", ["mnist-lenet", "fashion-lenet"])
+@pytest.mark.parametrize("name", ["mnist-lenet", "fashion-lenet", "emoji-convnet"])
 def test_canonical_fid_rises_with_every_disturbance(name):
     result = check_extractor(name, n=1000, log=lambda *_: None)
     for kind, curve in result["curves"].items():
         assert curve["monotonic"], (kind, curve["fid"])
         assert curve["fid"][-1] > 10 * curve["fid"][0], (kind, curve["fid"])  # and by far, not by noise
     assert result["all_monotonic"] and result["extractor"]["origin"] == "canonical"
+
+
+def test_emoji_features_see_the_vendor_style():
+    """Two vendors' drawings of the same test emoji are far apart in emoji-convnet's features;
+    two halves of one vendor's test emoji (different emoji, same style, same n) are close."""
+    gap = vendor_gap("emoji-convnet", log=lambda *_: None)
+    assert len(gap["pairs"]) == 10  # every pair of the five vendors
+    for p in gap["pairs"]:
+        assert p["n"] > 200, p
+        assert p["across"] > 2 * max(p["within_a"], p["within_b"]), p

@@ -114,3 +114,16 @@ def test_conditional_gan_on_2d_mixture(tmp_path):
     run = ganforge.train(cfg, tmp_path / "c2d", progress=False, log=lambda *_: None)
     assert ganforge.load_run(run).n_classes == 8
     assert (run / "samples" / "step_000000010.png").is_file() and (run / "eval.json").is_file()
+
+
+@pytest.mark.parametrize("preset", ["dcgan-emoji", "wgan-gp-emoji", "vae-emoji"])
+@pytest.mark.parametrize("resolution", [32, 64])
+def test_colour_presets_train_at_32_and_64_px(tmp_path, preset, resolution):
+    """Each colour preset builds and trains (2 steps, narrow) on emoji at both sizes, and samples
+    colour images of that size."""
+    narrow = ["model.ae_width=8"] if preset.startswith("vae") else ["model.g_width=8", "model.d_width=8"]
+    cfg = load_config(preset, [f"data.resolution={resolution}", "data.source=emoji-twitter", "train.steps=2",
+                               "train.batch_size=8", "train.sample_every=0", *narrow])
+    run = ganforge.load_run(ganforge.train(cfg, tmp_path / "run", progress=False, log=lambda *_: None))
+    images = run.sample(4, seed=0)
+    assert images.shape == (4, 3, resolution, resolution) and images.min() >= -1 and images.max() <= 1

@@ -177,7 +177,6 @@ def _fetch_emojione(log) -> None:
 
 
 def _fetch_oxygen(log) -> None:
-    from PIL import Image
 
     with tempfile.TemporaryDirectory() as tmp:
         root = debian_package("oxygen-icon-theme", Path(tmp)) / "usr/share/icons/oxygen/base"
@@ -185,7 +184,7 @@ def _fetch_oxygen(log) -> None:
         index = {n: i for i, n in enumerate(names)}
         for size in ICON_SIZES:
             files = sorted((root / f"{size}x{size}").glob("*/*.png"))
-            files = [f for f in files if f.parent.name in ICON_CONTEXTS and Image.open(f).size == (size, size)]
+            files = [f for f in files if f.parent.name in ICON_CONTEXTS and _size_of(f) == (size, size)]
             keys = [f"{f.parent.name}/{f.stem}" for f in files]
             save_cached(f"icons-oxygen-{size}", {
                 "x": torch.from_numpy(np.stack([_read_rgba(f, size) for f in files])),
@@ -199,6 +198,22 @@ def _fetch_oxygen(log) -> None:
         text = copyright_file.read_text(errors="replace") if copyright_file else ""
         atomic_write_bytes(cache_dir() / "licences" / "icons-oxygen.txt", f"{LICENCES['oxygen']}\n\n{text}".encode())
         log(f"cached icons-oxygen: {len(names)} icons at {', '.join(map(str, ICON_SIZES))} px (debian-package)")
+
+
+def _size_of(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.size
+
+
+def licence_of(name: str) -> str:
+    """The licence summary of an emoji or icon source (known before fetching)."""
+    if name == "icons-oxygen":
+        return LICENCES["oxygen"]
+    if name == "emoji-all":
+        return "; ".join(LICENCES[v] for v in EMOJI_VENDORS)
+    return LICENCES[name.removeprefix("emoji-")]
 
 
 def _cache_names(name: str) -> list[str]:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ganforge.data.cache import cache_dir, load_cached, save_cached
-from ganforge.data.colour_sets import EMOJI_SOURCES, ICON_SOURCES, fetch_colour, load_colour, source_meta
+from ganforge.data.colour_sets import EMOJI_SOURCES, ICON_SOURCES, fetch_colour, licence_of, load_colour, source_meta
 from ganforge.data.dataset import Dataset, DataSpec
 from ganforge.data.fetching import ALL_ROUTES, allowed_routes, debian_package, run_tool
 from ganforge.data.folders import IMAGE_EXTENSIONS, load_image_folder, prepare_image
@@ -328,9 +328,8 @@ def source_info(name: str) -> dict:
         meta = source_meta(name if name != "emoji-all" else "emoji-google")
         licence_file = cache_dir() / "licences" / f"{name}.txt"
         return {"dataset": name, "cached": bool(meta), "cache": str(cache_dir()), "route": meta.get("route"),
-                "licence": meta.get("licence") or _NOT_FETCHED, "licence_file": str(licence_file)
-                if licence_file.exists() else None, "split": meta.get("split"),
-                "classes": meta.get("categories")}
+                "licence": licence_of(name), "licence_file": str(licence_file) if licence_file.exists() else None,
+                "split": meta.get("split"), "classes": meta.get("categories")}
     meta_path = cache_dir() / f"{name}-train.json"
     import json
 
@@ -340,7 +339,6 @@ def source_info(name: str) -> dict:
             "classes": None}
 
 
-_NOT_FETCHED = "not fetched yet: `ganforge data fetch NAME` fetches it and keeps its licence in the cache"
 BUILTIN_LICENCES = {
     "mnist": "MNIST: Yann LeCun and Corinna Cortes; CC BY-SA 3.0 (as distributed by its authors)",
     "fashion-mnist": "Fashion-MNIST: Zalando SE; MIT licence (Debian: Expat)",
