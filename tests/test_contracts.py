@@ -54,6 +54,9 @@ METHOD_SETUPS = {
     "ae": ["data.source=digits", "model.arch=mlp", "model.z_dim=4", "model.ae_width=16", "model.ae_depth=1"],
     "vae": ["data.source=digits", "model.arch=mlp", "model.z_dim=4", "model.ae_width=16", "model.ae_depth=1",
             "method.ema_halflife_kimg=1"],
+    # paired emoji at 16 px (the smallest U-Net): jitter and flips draw from the global RNG
+    "pix2pix": ["data.source=emoji-google2twitter", "data.resolution=16", "model.g_width=4", "model.d_width=4",
+                "model.d_layers=1"],
 }
 
 
@@ -134,7 +137,9 @@ def test_method_refuses_keys_it_does_not_read(name):
 # Data shapes of the presets' sources: building networks needs only these.
 SOURCE_SPECS = {"mnist": DataSpec((1, 28, 28), True, 10), "fashion-mnist": DataSpec((1, 28, 28), True, 10),
                 "stacked-mnist": DataSpec((3, 28, 28), True, None), "toy-ring": DataSpec((2,), False, None),
-                "toy-grid": DataSpec((2,), False, None)}
+                "toy-grid": DataSpec((2,), False, None), "emoji-all": DataSpec((3, 64, 64), True, 10),
+                "edges2emoji": DataSpec((3, 64, 64), True, 10, (1, 64, 64)),
+                "emoji-google2twitter": DataSpec((3, 64, 64), True, 10, (3, 64, 64))}
 
 
 @pytest.mark.parametrize("preset", sorted(list_presets()))

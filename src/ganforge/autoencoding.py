@@ -106,7 +106,7 @@ def image_files(paths: list[Path]) -> list[Path]:
     return files
 
 
-def read_images(paths: list[Path], run, resize: bool = False) -> torch.Tensor:
+def read_images(paths: list[Path], run, resize: bool = False, shape: tuple | None = None) -> torch.Tensor:
     """Image files (or folders of them) as (N, C, H, W) in [-1, 1], checked against the model.
 
     With ``resize`` an image of another size or colour mode is converted exactly as training
@@ -115,7 +115,7 @@ def read_images(paths: list[Path], run, resize: bool = False) -> torch.Tensor:
 
     from ganforge.data.sources import prepare_image
 
-    c, h, w = run.info["sample_shape"]
+    c, h, w = shape or run.info["sample_shape"]
     mode = "L" if c == 1 else "RGB"
     out = []
     for f in image_files(paths):

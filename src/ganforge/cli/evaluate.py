@@ -63,6 +63,18 @@ def cmd_evaluate(args) -> int:
         print(f"  modes captured   {m['modes']}/{m['modes_total']}")
         print(f"  high quality     {100 * m['high_quality']:.1f}%  ({m['n']} samples, seed {m['seed']})")
         print(f"  reverse KL       {m['reverse_kl']:.4f}")
+    elif "translation" in result["metrics"]:
+        ref, m = result["reference"], result["metrics"]
+        print(f"  {ref['n']} held-out pairs of {ref['dataset']} ({ref['split']})")
+        for name in ("translation", "identity"):
+            if name in m:
+                t = m[name]
+                print(f"  {name:<12} L1 {t['l1']['mean']:.4f}   PSNR {t['psnr']['mean']:.2f} dB   "
+                      f"SSIM {t['ssim']['mean']:.4f}")
+        if "fid" in m:
+            f = m["fid"]
+            print(f"  FID of outputs vs targets {f['value']:.2f} (95% CI {f['ci_low']:.2f} - {f['ci_high']:.2f}), "
+                  f"features {describe_extractor(result['extractor'])}")
     else:
         fx, ref, gen = result["extractor"], result["reference"], result["generated"]
         print(f"  features: {describe_extractor(fx)}; {gen['n']} samples (seed {gen['seed']}) "

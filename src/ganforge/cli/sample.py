@@ -1,4 +1,4 @@
-"""Drawing from a run: `sample`, `interpolate`, and latent directions (`directions`, `edit`)."""
+"""Drawing from a run: `sample`, `interpolate`, latent directions (`directions`, `edit`), `translate`."""
 
 from __future__ import annotations
 
@@ -41,6 +41,14 @@ def add_parsers(sub) -> None:
     ed.add_argument("--seed", type=int, default=0)
     ed.add_argument("--direction", required=True)
     ed.add_argument("--amount", default="-3:3:7", help="START:STOP:COUNT (default -3:3:7)")
+
+    tr = run_command(sub, "translate", "translate images with a pix2pix run: rows of input | output (| target)",
+                     cmd_translate, output="translations.png")
+    tr.add_argument("inputs", nargs="*", help="image files or folders (default: --test held-out pairs)")
+    tr.add_argument("--test", type=int, default=None, metavar="N",
+                    help="translate N held-out pairs of the run's task and show their targets too")
+    tr.add_argument("--seed", type=int, default=0, help="which held-out pairs --test picks")
+    tr.add_argument("--resize", action="store_true", help="convert images of another size or colour mode")
 
 
 def cmd_sample(args) -> int:
@@ -152,4 +160,27 @@ def cmd_edit(args) -> int:
     print(f"  entanglement over {result['population']} latents: p(class {k}) moves {result['target_slope']:+.3f} "
           f"per unit; other classes {result['others_mean_abs_slope']:.3f} on average (most: class "
           f"{result['most_moved_other']}, {result['others_max_abs_slope']:.3f})")
+    return 0
+
+
+def cmd_translate(args) -> int:
+    from ganforge import api
+    from ganforge.report.images import save_grid
+    from ganforge.translation import rows, translate_files, translate_held_out
+
+    run = api.load_run(args.run_dir, step=args.step)
+    if args.inputs and args.test:
+        raise GanforgeError("give image files or --test N, not both")
+    if args.inputs:
+        inputs, outputs, files = translate_files(run, [Path(p) for p in args.inputs], args.resize)
+        grid, columns = rows(inputs, outputs), 2
+    else:
+        inputs, outputs, targets = translate_held_out(run, args.test or 8, args.seed)
+        grid, columns, files = rows(inputs, outputs, targets), 3, []
+    out = Path(args.output)
+    save_grid(grid, out, nrow=columns)
+    result = {"path": str(out), "n": len(inputs), "columns": ["input", "output", "target"][:columns],
+              "step": run.step, "files": [str(f) for f in files]}
+    print(json.dumps(result) if args.json else
+          f"wrote {len(inputs)} rows of {' | '.join(result['columns'])} (step {run.step}) to {out}")
     return 0

@@ -105,7 +105,9 @@ def cmd_summary(args) -> int:
         print(json.dumps(table))
         return 0
     for name, rows in table.items():
-        print(f"{name}: {sum(p.numel() for p in models[name].parameters()):,} parameters")
+        field = getattr(models[name], "receptive_field", None)  # a PatchGAN: what one logit sees
+        print(f"{name}: {sum(p.numel() for p in models[name].parameters()):,} parameters"
+              + (f"; each output logit sees a {field}x{field} patch of the input" if field else ""))
         for r in rows:
             shape_text = "x".join(map(str, r["output"]))
             print(f"  {r['layer']:<28}{r['type']:<18}{shape_text:>14}{r['params']:>12,}")

@@ -61,6 +61,10 @@ class ModelConfig:
     d_depth: int = _opt(3, "MLP discriminator hidden layers", min=1, max=16)
     ae_width: int = _opt(32, "ae/vae: conv channels of the first encoder layer, or MLP hidden units", min=1)
     ae_depth: int = _opt(2, "ae/vae with model.arch=mlp: hidden layers of encoder and decoder", min=1, max=16)
+    d_layers: int = _opt(3, "pix2pix: strided layers of the PatchGAN discriminator (3: 70x70 patches, 2: 34x34)",
+                         min=1, max=6)
+    norm: str = _opt("batch", "pix2pix: normalisation in the U-Net and the PatchGAN, batch or instance",
+                     choices=["batch", "instance"])
     likelihood: str = _opt("bernoulli", "ae/vae decoder p(x|z): bernoulli (pixels as probabilities; binary "
                            "cross-entropy) or gaussian (mean in [-1, 1], one learned sigma)",
                            choices=["bernoulli", "gaussian"])

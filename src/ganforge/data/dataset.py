@@ -45,7 +45,9 @@ class Dataset:
 
     @property
     def spec(self) -> DataSpec:
-        return DataSpec(self.sample_shape, self.is_image, self.n_classes)
+        condition = self.extra.get("input")
+        return DataSpec(self.sample_shape, self.is_image, self.n_classes,
+                        None if condition is None else tuple(condition.shape[1:]))
 
     def __len__(self) -> int:
         return len(self.x)
@@ -54,8 +56,10 @@ class Dataset:
 @dataclass(frozen=True)
 class DataSpec:
     """What a method needs to know of its data to build networks: the shape of one sample,
-    whether samples are images, and the number of classes (None without labels)."""
+    whether samples are images, the number of classes (None without labels), and for paired data
+    the shape of one input image (what a translation network reads; None otherwise)."""
 
     sample_shape: tuple[int, ...]
     is_image: bool
     n_classes: int | None = None
+    condition_shape: tuple[int, ...] | None = None

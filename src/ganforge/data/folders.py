@@ -100,7 +100,7 @@ def prepare_image(im, size: int, channels: int, background=(255, 255, 255),
         im = im.resize((nw, nh), Image.Resampling.BICUBIC if scale > 1 else Image.Resampling.LANCZOS)
     left, top = (nw - size) // 2, (nh - size) // 2
     im = im.crop((left, top, left + size, top + size))
-    arr = np.asarray(im, dtype=np.uint8)
+    arr = np.array(im, dtype=np.uint8)  # a writable copy
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1).copy()
 
 

@@ -29,6 +29,7 @@ from ganforge.data.colour_sets import EMOJI_SOURCES, ICON_SOURCES, fetch_colour,
 from ganforge.data.dataset import Dataset, DataSpec
 from ganforge.data.fetching import ALL_ROUTES, allowed_routes, debian_package, run_tool
 from ganforge.data.folders import IMAGE_EXTENSIONS, load_image_folder, prepare_image
+from ganforge.data.paired import PAIRED_SOURCES, load_paired
 from ganforge.data.toy2d import mixture_for
 from ganforge.errors import GanforgeError, did_you_mean
 
@@ -223,8 +224,8 @@ def _load_fetchable(name: str, split: str) -> Dataset:
 # ---------------------------------------------------------------------------------------------
 # The one entry point the rest of ganforge uses.
 
-SOURCES = ("mnist", "fashion-mnist", "digits", "stacked-mnist", *EMOJI_SOURCES, *ICON_SOURCES, "toy-ring", "toy-grid",
-           "toy-mixture", "folder")
+SOURCES = ("mnist", "fashion-mnist", "digits", "stacked-mnist", *EMOJI_SOURCES, *ICON_SOURCES, *PAIRED_SOURCES,
+           "toy-ring", "toy-grid", "toy-mixture", "folder")
 STACKED_SIZES = {"train": 128_000, "test": 26_000}
 
 
@@ -287,6 +288,8 @@ def _load_source(cfg, log: Callable[[str], None]) -> Dataset:
                                       "stds": mix.stds.tolist()})
     if src == "folder":
         return load_image_folder(cfg.path, cfg.resolution, cfg.channels, log, cfg.background)
+    if src in PAIRED_SOURCES:
+        return convert_images(load_paired(src, cfg.split, cfg.background, log), cfg.resolution, 0)
     if src in EMOJI_SOURCES or src in ICON_SOURCES:
         ds = load_colour(src, cfg.split, cfg.background, cfg.label, cfg.resolution, log)
         return convert_images(ds, cfg.resolution, cfg.channels)
@@ -314,9 +317,12 @@ def convert_images(ds: Dataset, resolution: int, channels: int) -> Dataset:
                               antialias=True, align_corners=False)
             out.append(f.round().clamp(0, 255).to(torch.uint8))
         x = torch.cat(out)
-    if x is ds.x:
+    extra = ds.extra
+    if resolution and "input" in extra and extra["input"].shape[-1] != resolution:  # a paired task's inputs
+        extra = {**extra, "input": convert_images(Dataset(ds.name, extra["input"]), resolution, 0).x}
+    if x is ds.x and extra is ds.extra:
         return ds
-    return Dataset(ds.name, x, ds.y, {**ds.info, "resolution": resolution, "channels": channels}, ds.extra)
+    return Dataset(ds.name, x, ds.y, {**ds.info, "resolution": resolution, "channels": channels}, extra)
 
 
 def source_info(name: str) -> dict:

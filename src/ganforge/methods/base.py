@@ -96,6 +96,8 @@ class Method:
     has_prior = True
     #: the GAN game (losses.gan.Game) for adversarial methods, else None
     game = None
+    #: per-sample tensors besides x and y that batches must carry (from Dataset.extra), e.g. "input"
+    batch_extras: tuple[str, ...] = ()
 
     def __init__(self, cfg, data):
         self.cfg, self.data = cfg, data  # data: a DataSpec (sample shape, images or not, classes)

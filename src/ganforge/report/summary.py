@@ -31,7 +31,7 @@ def write_summary(run_dir: Path, cfg, rows: list[dict], final_samples: Path, eva
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     lines = [
         f"ganforge run '{cfg.name}' ({cfg.method.name}, "
-        f"{objective}, {cfg.model.arch}, {cfg.data.source})",
+        f"{objective}, {_architecture(cfg)}, {cfg.data.source})",
         f"trained {summary['step']} steps = {summary['kimg']:.1f} kimg in {_fmt_time(summary['time_s'])} "
         f"on {device} ({cfg.train.precision}), {summary['img_per_s'] or 0:,.0f} img/s",
     ]
@@ -52,3 +52,10 @@ def write_summary(run_dir: Path, cfg, rows: list[dict], final_samples: Path, eva
               "metrics per step: metrics.jsonl", f"resume: ganforge train --resume {run_dir}"]
     (run_dir / "summary.txt").write_text("\n".join(lines) + "\n")
     return summary
+
+
+def _architecture(cfg) -> str:
+    """model.arch for the methods that read it; the fixed networks of the others."""
+    from ganforge.config import method_spec
+
+    return cfg.model.arch if "arch" in method_spec(cfg.method.name).model_keys else "U-Net + PatchGAN"

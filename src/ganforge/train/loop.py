@@ -127,7 +127,8 @@ class TrainingLoop:
         self.optimizers = {name: make_optimizer([p for net in self.owned[name] for p in self.trained[net].parameters()],
                                                 spec, device) for name, spec in self.specs.items()}
         self.scheduled = {name: spec for name, spec in self.specs.items() if spec.schedule.kind != "constant"}
-        self.batches = BatchIterator({"x": dataset.x, "y": dataset.y}, t.batch_size, t.seed, device,
+        extras = {name: dataset.extra[name] for name in method.batch_extras}
+        self.batches = BatchIterator({"x": dataset.x, "y": dataset.y, **extras}, t.batch_size, t.seed, device,
                                      channels_last=t.channels_last)
         self.ema_beta = ema_beta(t.batch_size, cfg.method.ema_halflife_kimg) if method.ema else None
         # (EMA copy, trained network) pairs, resolved once rather than at every step.

@@ -1,0 +1,117 @@
+"""Paired translation: the tasks built from emoji, the metrics by hand and against scikit-image,
+and the pix2pix networks' shapes and receptive field."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ganforge.config import DataConfig
+from ganforge.data import load_dataset
+from ganforge.data.paired import edge_map, luma
+from ganforge.metrics.paired import l1, psnr, ssim
+from ganforge.models.unet import PatchDiscriminator, UNetGenerator, receptive_field
+
+
+def quiet(*_):
+    pass
+
+
+def test_ssim_matches_scikit_image_and_psnr_l1_by_hand():
+    from skimage.metrics import structural_similarity
+
+    g = torch.Generator().manual_seed(0)
+    target = torch.rand(3, 3, 32, 32, generator=g) * 2 - 1
+    output = (target + 0.3 * torch.randn(3, 3, 32, 32, generator=g)).clamp(-1, 1)
+    ours = ssim(output, target)
+    for i in range(3):
+        ref = structural_similarity(((output[i] + 1) / 2).permute(1, 2, 0).double().numpy(),
+                                    ((target[i] + 1) / 2).permute(1, 2, 0).double().numpy(), channel_axis=2,
+                                    gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0)
+        assert float(ours[i]) == pytest.approx(ref, abs=1e-9)
+    assert torch.allclose(ssim(target, target), torch.ones(3, dtype=torch.float64))
+    half = torch.zeros(1, 3, 8, 8)
+    assert float(psnr(half, half + 0.2)) == pytest.approx(10 * math.log10(1 / 0.01))  # MSE (0.1)^2 in [0, 1]
+    assert float(l1(half, half + 0.2)) == pytest.approx(0.2)
+
+
+def test_edge_map_by_hand_and_luma():
+    x = torch.full((1, 3, 12, 12), 255, dtype=torch.uint8)
+    x[:, :, :, 6:] = 0                                   # white left half, black right half
+    edges = edge_map(x)
+    assert edges.shape == (1, 1, 12, 12) and set(edges.unique().tolist()) == {0, 255}
+    assert (edges[0, 0, :, 5:7] == 0).all() and (edges[0, 0, :, :4] == 255).all() and (edges[0, 0, :, 8:] == 255).all()
+    assert luma(torch.tensor([255, 0, 0], dtype=torch.uint8).view(1, 3, 1, 1)).item() == 76  # 0.299 * 255
+
+
+@pytest.mark.parametrize("task, in_channels", [("edges2emoji", 1), ("gray2emoji", 1), ("masked2emoji", 3),
+                                               ("emoji-google2twitter", 3)])
+def test_paired_tasks_keep_the_emoji_split_and_pair_the_same_emoji(task, in_channels):
+    train = load_dataset(DataConfig(source=task, resolution=32), log=quiet)
+    test = load_dataset(DataConfig(source=task, split="test", resolution=32), log=quiet)
+    for ds in (train, test):
+        assert ds.x.shape[1:] == (3, 32, 32) and ds.extra["input"].shape == (len(ds), in_channels, 32, 32)
+        assert ds.spec.condition_shape == (in_channels, 32, 32)
+    assert not set(train.extra["code"].tolist()) & set(test.extra["code"].tolist())
+    if task == "gray2emoji":
+        # luma at 64 px, then resized like the target: the same grey up to rounding
+        assert int((test.extra["input"].int() - luma(test.x).int()).abs().max()) <= 2
+
+
+def test_unet_and_patchgan_shapes_and_receptive_field():
+    assert [receptive_field(n) for n in (1, 2, 3)] == [16, 34, 70]
+    for side in (16, 32, 64):
+        G = UNetGenerator(1, 3, side, width=8)
+        D = PatchDiscriminator(4, width=8, layers=2)
+        a = torch.randn(2, 1, side, side)
+        b = G(a)
+        assert b.shape == (2, 3, side, side) and b.abs().max() <= 1
+        assert D(torch.cat([a, b], 1)).shape[:2] == (2, 1)
+    with pytest.raises(Exception, match="power-of-two"):
+        UNetGenerator(3, 3, 48)
+
+
+@pytest.fixture(scope="module")
+def tiny_pix2pix(tmp_path_factory):
+    import ganforge
+    from ganforge.config import load_config
+
+    cfg = load_config("pix2pix-edges2emoji", ["data.resolution=32", "train.steps=6", "train.batch_size=8",
+                                              "model.g_width=8", "model.d_width=8", "train.sample_every=3"])
+    return ganforge.train(cfg, tmp_path_factory.mktemp("p2p") / "run", progress=False, log=quiet)
+
+
+def test_pix2pix_run_is_evaluated_on_held_out_pairs(tiny_pix2pix):
+    import ganforge
+
+    card = ganforge.evaluate(tiny_pix2pix, n=40, log=quiet)
+    m = card["metrics"]
+    assert card["reference"] == {"dataset": "edges2emoji", "split": "test", "n": 40}
+    assert set(m) == {"translation", "fid"}  # edges (1 channel) -> emoji (3): no identity baseline
+    assert 0 < m["translation"]["ssim"]["mean"] < 1 and m["translation"]["psnr"]["n"] == 40
+    assert m["fid"]["value"] > 0 and card["extractor"]["name"] == "emoji-convnet"
+    assert "SSIM (11x11 Gaussian window" in card["protocol"]
+
+
+def test_translate_command_rows_and_refusals(tiny_pix2pix, tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from ganforge.cli import main
+
+    out = tmp_path / "held_out.png"
+    assert main(["translate", str(tiny_pix2pix), "--test", "3", "-o", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["columns"] == ["input", "output", "target"]
+    width, height = Image.open(out).size
+    assert width == height and width % (3 * 32 + 4 * 2) == 0  # 3 rows x 3 columns with 2 px gaps (maybe upscaled)
+    big = tmp_path / "edges.png"
+    Image.fromarray(np.full((64, 64), 255, np.uint8)).save(big)
+    assert main(["translate", str(tiny_pix2pix), str(big), "-o", str(tmp_path / "t.png")]) == 1
+    err = capsys.readouterr().err
+    assert "is 64x64 grey, the model reads 32x32 grey; pass --resize" in err and err.count("\n") == 1
+    assert main(["translate", str(tiny_pix2pix), str(big), "--resize", "-o", str(tmp_path / "t.png")]) == 0
+    capsys.readouterr()
+    assert main(["sample", str(tiny_pix2pix)]) == 1
+    assert "translates images rather than sampling them" in capsys.readouterr().err
