@@ -172,7 +172,8 @@ def _check(names: list[str], args) -> int:
               f"(FID, n per side):")
         for p in gap["pairs"]:
             print(f"  {p['a']:>8} vs {p['b']:<8} across {p['across']:6.1f}   within {p['a']} {p['within_a']:5.1f}, "
-                  f"within {p['b']} {p['within_b']:5.1f}   (n={p['n']})")
+                  f"within {p['b']} {p['within_b']:5.1f}   (n={p['n']});  KID across {p['kid_across']:.3f}, "
+                  f"within {p['kid_within_a']:.3f} / {p['kid_within_b']:.3f}")
         print(f"  smallest across / within ratio: {gap['min_ratio']:.1f}")
     print(f"figure: {args.output}")
     return 0
