@@ -115,3 +115,55 @@ def test_translate_command_rows_and_refusals(tiny_pix2pix, tmp_path, capsys):
     capsys.readouterr()
     assert main(["sample", str(tiny_pix2pix)]) == 1
     assert "translates images rather than sampling them" in capsys.readouterr().err
+
+
+def _picture(path, colour, size=(16, 16)):
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((size[1], size[0], 3), colour, np.uint8)).save(path)
+
+
+def test_paired_folder_in_both_layouts_with_partners_checked(tmp_path):
+    from ganforge.errors import GanforgeError
+
+    ab = tmp_path / "ab"
+    for i in range(3):
+        _picture(ab / "train" / "A" / f"{i}.png", 10 * i)
+        _picture(ab / "train" / "B" / f"{i}.jpg", 200)
+    _picture(ab / "train" / "A" / "lonely.png", 0)
+    with pytest.raises(GanforgeError, match=r"lonely\.\* has no partner in B/ \(1 unpaired\).*skip_unpaired=true"):
+        load_dataset(DataConfig(source="paired", path=str(ab)), log=quiet)
+    notes = []
+    ds = load_dataset(DataConfig(source="paired", path=str(ab), skip_unpaired=True), log=notes.append)
+    assert len(ds) == 3 and ds.spec.condition_shape == (3, 16, 16) and ds.x.shape == (3, 3, 16, 16)
+    assert [int(v) for v in ds.extra["input"][:, 0, 0, 0]] == [0, 10, 20] and int(ds.x.min()) >= 199
+    assert any("skipped 1 picture(s) without a partner" in m for m in notes)
+
+    side = tmp_path / "side"
+    from PIL import Image
+
+    for i in range(2):
+        pic = np.zeros((16, 32, 3), np.uint8)
+        pic[:, 16:] = 255                                 # input black on the left, target white on the right
+        side.mkdir(exist_ok=True)
+        Image.fromarray(pic).save(side / f"{i}.png")
+    ds = load_dataset(DataConfig(source="paired", path=str(side), resolution=16), log=quiet)
+    assert int(ds.extra["input"].max()) == 0 and int(ds.x.min()) == 255
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(side / "square.png")
+    with pytest.raises(GanforgeError, match=r"square.png is 16x16; a side-by-side pair is twice as wide"):
+        load_dataset(DataConfig(source="paired", path=str(side), resolution=16), log=quiet)
+
+
+def test_pix2pix_trains_on_a_users_paired_folder(tmp_path):
+    import ganforge
+    from ganforge.config import load_config
+
+    for i in range(8):
+        _picture(tmp_path / "pairs" / "A" / f"{i}.png", 20 * i, (32, 32))
+        _picture(tmp_path / "pairs" / "B" / f"{i}.png", 255 - 20 * i, (32, 32))
+    cfg = load_config("pix2pix-edges2emoji", ["data.source=paired", f"data.path={tmp_path / 'pairs'}",
+                                              "data.resolution=32", "train.steps=2", "train.batch_size=4",
+                                              "model.g_width=4", "model.d_width=4", "train.sample_every=0"])
+    run = ganforge.load_run(ganforge.train(cfg, tmp_path / "run", progress=False, log=quiet))
+    assert run.method.translate(torch.zeros(2, 3, 32, 32)).shape == (2, 3, 32, 32)

@@ -22,7 +22,8 @@ def _opt(default, help: str, *, min=None, max=None, choices=None):  # noqa: A002
 class DataConfig:
     source: str = _opt("mnist", "dataset: mnist, fashion-mnist, digits, stacked-mnist, emoji-google, "
                        "emoji-twitter, emoji-apple, emoji-facebook, emoji-emojione, emoji-all, icons-oxygen, "
-                       "toy-ring, toy-grid, toy-mixture, folder")
+                       "toy-ring, toy-grid, toy-mixture, folder; paired (pix2pix): edges2emoji, gray2emoji, "
+                       "masked2emoji, emoji-<vendor>2<vendor>, paired (a folder of pairs)")
     split: str = _opt("train", "which split to train on", choices=["train", "test"])
     path: str = _opt("", "image folder (source=folder)")
     resolution: int = _opt(0, "resize + centre-crop images to this size; 0 keeps the native size (a folder of "
@@ -39,6 +40,8 @@ class DataConfig:
                            "RGBA folders): white, black, grey or #rrggbb")
     label: str = _opt("category", "emoji: which label y holds, category (10) or subcategory (99)",
                       choices=["category", "subcategory"])
+    skip_unpaired: bool = _opt(False, "source=paired: skip (and count) pictures without a partner instead of "
+                               "stopping at the first")
     holdout: float = _opt(0.0, "fraction of the split held out of training (seeded), e.g. to calibrate an "
                           "anomaly threshold on normal images the model never saw", min=0.0, max=0.9)
 

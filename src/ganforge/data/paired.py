@@ -9,6 +9,16 @@ Built from the emoji (their fixed test split carries over, so no task trains on 
 - ``gray2emoji``: the emoji's luma -> the emoji (colourisation);
 - ``masked2emoji``: the emoji with a grey square hidden at a seeded position -> the emoji
   (inpainting).
+
+A user's own pairs (``data.source=paired``, ``data.path=DIR``), in either layout of the original
+pix2pix data sets, with ``DIR/train`` and ``DIR/test`` chosen by ``data.split`` when they exist:
+
+- two folders ``A/`` (inputs) and ``B/`` (targets), files paired by their path relative to the
+  folder, extension aside;
+- single pictures twice as wide as high, input on the left and target on the right.
+
+A picture without a partner is an error naming it, or, with ``data.skip_unpaired``, skipped and
+counted once.
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ from ganforge.errors import GanforgeError, did_you_mean
 
 DERIVED_TASKS = ("edges2emoji", "gray2emoji", "masked2emoji")
 VENDOR_TASKS = tuple(f"emoji-{a}2{b}" for a in EMOJI_VENDORS for b in EMOJI_VENDORS if a != b)
-PAIRED_SOURCES = (*DERIVED_TASKS, *VENDOR_TASKS)
+PAIRED_SOURCES = (*DERIVED_TASKS, *VENDOR_TASKS, "paired")
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601
 
 
@@ -85,3 +95,83 @@ def load_paired(source: str, split: str, background: str = "white", log=print) -
     return Dataset(f"{source}-{split}", second.x[ib], second.y[ib], info,
                    {"code": second.extra["code"][ib], "subcategory": second.extra["subcategory"][ib],
                     "input": first.x[ia]})
+
+
+def load_paired_folder(path: str, split: str, resolution: int, background: str = "white",
+                       skip_unpaired: bool = False, log=print) -> Dataset:
+    """A user's folder of pairs (see the module docstring) as a paired :class:`Dataset`."""
+    from collections import Counter
+    from pathlib import Path
+
+    from PIL import Image
+
+    from ganforge.data.folders import IMAGE_EXTENSIONS, parse_background, prepare_image
+
+    root = Path(path).expanduser()
+    if not path or not root.is_dir():
+        raise GanforgeError(f"paired folder '{path}' does not exist; set data.path to a folder with A/ and B/ "
+                            "sub-folders, or of side-by-side input|target pictures")
+    if (root / split).is_dir():
+        root = root / split
+    bg, notes, size = parse_background(background), Counter(), resolution or 0
+
+    def images_under(folder: Path) -> dict[str, Path]:
+        return {p.relative_to(folder).with_suffix("").as_posix(): p for p in sorted(folder.rglob("*"))
+                if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()}
+
+    def read(p: Path, box=None):
+        with Image.open(p) as im:
+            im.load()
+            if box is not None:
+                im = im.crop(box)
+            return prepare_image(im, size or min(im.size), 0, bg, notes)
+
+    inputs, targets = [], []
+    if (root / "A").is_dir() and (root / "B").is_dir():
+        a, b = images_under(root / "A"), images_under(root / "B")
+        alone = sorted(set(a) ^ set(b))
+        if alone and not skip_unpaired:
+            side = "A" if alone[0] in a else "B"
+            raise GanforgeError(f"{root / side / alone[0]}.* has no partner in {'B' if side == 'A' else 'A'}/ "
+                                f"({len(alone)} unpaired); add it, remove it, or set data.skip_unpaired=true")
+        if alone:
+            log(f"note: skipped {len(alone)} picture(s) without a partner (data.skip_unpaired)")
+        for key in sorted(set(a) & set(b)):
+            inputs.append(read(a[key]))
+            targets.append(read(b[key]))
+    else:
+        files = list(images_under(root).values())
+        if not files:
+            raise GanforgeError(f"paired folder '{path}' holds no A/ and B/ sub-folders and no pictures; see "
+                                "`ganforge train --help-config` for data.source=paired")
+        for p in files:
+            with Image.open(p) as im:
+                w, h = im.size
+            if w != 2 * h:
+                raise GanforgeError(f"{p} is {w}x{h}; a side-by-side pair is twice as wide as high (input on the "
+                                    "left, target on the right), or use A/ and B/ sub-folders")
+            inputs.append(read(p, (0, 0, h, h)))
+            targets.append(read(p, (h, 0, 2 * h, h)))
+    if not inputs:
+        raise GanforgeError(f"no pairs in '{path}'; check the A/ and B/ file names")
+    sizes = {t.shape[1:] for t in inputs} | {t.shape[1:] for t in targets}
+    if len(sizes) > 1:
+        raise GanforgeError(f"the pictures in '{path}' have different sizes {sorted(sizes)}; set data.resolution")
+    inputs, targets = _same_channels(inputs), _same_channels(targets)
+    for what, count in sorted(notes.items()):
+        log(f"note: {what}: {count} picture(s)")
+    import numpy as np
+
+    x_in, x_out = torch.from_numpy(np.stack(inputs)), torch.from_numpy(np.stack(targets))
+    return Dataset(f"paired:{root.name}", x_out, None,
+                   {"source": "paired", "path": str(root), "split": split, "background": background,
+                    "conversions": dict(notes)}, {"input": x_in})
+
+
+def _same_channels(images: list) -> list:
+    """Grey pictures promoted to RGB when the side mixes grey and colour."""
+    import numpy as np
+
+    if len({a.shape[0] for a in images}) == 1:
+        return images
+    return [np.repeat(a, 3, 0) if a.shape[0] == 1 else a for a in images]

@@ -29,7 +29,7 @@ from ganforge.data.colour_sets import EMOJI_SOURCES, ICON_SOURCES, fetch_colour,
 from ganforge.data.dataset import Dataset, DataSpec
 from ganforge.data.fetching import ALL_ROUTES, allowed_routes, debian_package, run_tool
 from ganforge.data.folders import IMAGE_EXTENSIONS, load_image_folder, prepare_image
-from ganforge.data.paired import PAIRED_SOURCES, load_paired
+from ganforge.data.paired import PAIRED_SOURCES, load_paired, load_paired_folder
 from ganforge.data.toy2d import mixture_for
 from ganforge.errors import GanforgeError, did_you_mean
 
@@ -288,6 +288,8 @@ def _load_source(cfg, log: Callable[[str], None]) -> Dataset:
                                       "stds": mix.stds.tolist()})
     if src == "folder":
         return load_image_folder(cfg.path, cfg.resolution, cfg.channels, log, cfg.background)
+    if src == "paired":
+        return load_paired_folder(cfg.path, cfg.split, cfg.resolution, cfg.background, cfg.skip_unpaired, log)
     if src in PAIRED_SOURCES:
         return convert_images(load_paired(src, cfg.split, cfg.background, log), cfg.resolution, 0)
     if src in EMOJI_SOURCES or src in ICON_SOURCES:
