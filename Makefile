@@ -31,6 +31,7 @@ test: setup browser
 	$(GF) data fetch mnist
 	$(GF) data fetch fashion-mnist
 	$(GF) data fetch emoji-all
+	$(GF) data fetch icons-oxygen
 	$(VENV)/bin/lint-imports --no-cache   # the layers of pyproject.toml [tool.importlinter]
 	GANFORGE_REQUIRE_BROWSER=1 $(PY) -m pytest -q -m "not slow"
 

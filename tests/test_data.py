@@ -320,3 +320,17 @@ def test_without_npm_the_tarball_route_needs_a_registry_and_says_so(tmp_cache, m
                                             "npm_config_registry is not set"):
         load_dataset(DataConfig(source="emoji-google"), log=lambda *_: None)
     assert not list(tmp_cache.glob("emoji-google*"))
+
+
+def test_icons_are_drawn_at_each_size_and_split_by_name():
+    """icons-oxygen: data.resolution picks the drawings made at that size (or the next larger,
+    downscaled); the same icon keeps its code at every size, and the split is by icon."""
+    big = load_dataset(DataConfig(source="icons-oxygen", resolution=128), log=lambda *_: None)
+    small = load_dataset(DataConfig(source="icons-oxygen", resolution=32), log=lambda *_: None)
+    held = load_dataset(DataConfig(source="icons-oxygen", resolution=128, split="test"), log=lambda *_: None)
+    assert big.x.shape[1:] == (3, 128, 128) and small.x.shape[1:] == (3, 32, 32)
+    assert big.info["native_resolution"] == 128 and big.n_classes == 8
+    assert len(set(big.extra["code"].tolist()) & set(small.extra["code"].tolist())) > 300  # drawn at both sizes
+    assert not set(big.extra["code"].tolist()) & set(held.extra["code"].tolist())
+    mid = load_dataset(DataConfig(source="icons-oxygen", resolution=100), log=lambda *_: None)
+    assert mid.x.shape[1:] == (3, 100, 100) and mid.info["native_resolution"] == 128  # downscaled from 128
