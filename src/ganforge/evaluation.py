@@ -133,7 +133,7 @@ def evaluate_images(run, metrics=DEFAULT_IMAGE_METRICS, n: int = 10000, ref_spli
     if fx.spec.input_shape is None:
         resize_policy = "bilinear to 299x299 inside the extractor; grey repeated to RGB (pytorch-fid convention)"
     elif tuple(fake.shape[1:]) != fx.spec.input_shape:
-        if not (resize or not in_domain):
+        if in_domain and not resize:  # out of domain, the resize is implied and recorded
             raise GanforgeError(f"the run makes {tuple(fake.shape[1:])} images but {name} reads "
                                 f"{fx.spec.input_shape}; add --resize to convert them (recorded in the card)")
         fake = resize_for(fake, fx.spec.input_shape)
@@ -280,9 +280,9 @@ def evaluate_translation(run, n: int | None = None, ref_split: str = "test", see
     """A translation run on its held-out pairs: L1, PSNR and SSIM of G(input) against the target
     (metrics/paired.py), the same for the identity (output = input) where shapes allow, and the
     FID of the outputs against the targets in the colour feature network."""
+    import dataclasses
     import time
 
-    from ganforge.config import DataConfig
     from ganforge.data import load_dataset
     from ganforge.metrics import distances as dist
     from ganforge.metrics import paired
@@ -290,7 +290,7 @@ def evaluate_translation(run, n: int | None = None, ref_split: str = "test", see
 
     t0 = time.perf_counter()
     data = run.config.data
-    pairs = load_dataset(DataConfig(**{**data.__dict__, "split": ref_split}), log=lambda *_: None)
+    pairs = load_dataset(dataclasses.replace(data, split=ref_split), log=lambda *_: None)
     pick = torch.arange(len(pairs))
     if n is not None and n < len(pairs):
         pick = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(seed))[:n].sort().values

@@ -27,11 +27,12 @@ def translate_files(run, paths: list[Path], resize: bool = False) -> tuple[torch
 
 def translate_held_out(run, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(inputs, outputs, targets) of ``n`` seeded held-out pairs of the run's own task."""
-    from ganforge.config import DataConfig
+    import dataclasses
+
     from ganforge.data import load_dataset
 
     require_translation(run)
-    pairs = load_dataset(DataConfig(**{**run.config.data.__dict__, "split": "test"}), log=lambda *_: None)
+    pairs = load_dataset(dataclasses.replace(run.config.data, split="test"), log=lambda *_: None)
     pick = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(seed))[:n]
     inputs = pairs.extra["input"][pick].float() / 127.5 - 1
     return inputs, run.method.translate(inputs), pairs.x[pick].float() / 127.5 - 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import pickle
 import sys
 import tempfile
@@ -339,8 +340,6 @@ def source_info(name: str) -> dict:
                 "licence": licence_of(name), "licence_file": str(licence_file) if licence_file.exists() else None,
                 "split": meta.get("split"), "classes": meta.get("categories")}
     meta_path = cache_dir() / f"{name}-train.json"
-    import json
-
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     return {"dataset": name, "cached": bool(meta), "cache": str(cache_dir()), "route": meta.get("route"),
             "licence": BUILTIN_LICENCES[name], "licence_file": None, "split": "the published train/test split",

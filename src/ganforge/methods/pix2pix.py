@@ -27,6 +27,7 @@ from ganforge.data import Batch
 from ganforge.errors import GanforgeError
 from ganforge.losses.gan import GAMES
 from ganforge.methods.base import Carry, Method, OptimizerSpec, Phase
+from ganforge.methods.gan import d_output_stats
 from ganforge.models.unet import PatchDiscriminator, UNetGenerator
 
 PIX2PIX_MODEL_KEYS = ("g_width", "d_width", "d_layers", "norm")
@@ -79,10 +80,10 @@ def discriminator_loss(models, batch: Batch, carry: Carry | None = None, *, opti
     with torch.no_grad():
         fake = G(a)
     real_out, fake_out = D(torch.cat([a, b], 1)), D(torch.cat([a, fake], 1))
-    out = GAMES[options.loss].d_loss(real_out.flatten(), fake_out.flatten())
+    game = GAMES[options.loss]
+    out = game.d_loss(real_out.flatten(), fake_out.flatten())
     out["loss"] = 0.5 * out["loss"]
-    out["D_x"] = torch.sigmoid(real_out.detach().float()).mean() if options.loss == "ns" else real_out.detach().mean()
-    out["D_G_z"] = torch.sigmoid(fake_out.detach().float()).mean() if options.loss == "ns" else fake_out.detach().mean()
+    out.update(d_output_stats(game, real_out.flatten(), fake_out.flatten()))
     out["input"], out["target"] = a, b
     return out
 

@@ -8,11 +8,14 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 def norm2d(kind: str, channels: int) -> nn.Module:
     """batch: BatchNorm2d; layer: GroupNorm with one group (normalises each sample over C, H, W,
-    so per-sample penalties such as WGAN-GP stay per sample); none: identity."""
+    so per-sample penalties such as WGAN-GP stay per sample); instance: InstanceNorm2d without
+    affine parameters (pix2pix/CycleGAN's choice); none: identity."""
     if kind == "batch":
         return nn.BatchNorm2d(channels)
     if kind == "layer":
         return nn.GroupNorm(1, channels)
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=False)
     return nn.Identity()
 
 

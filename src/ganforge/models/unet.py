@@ -27,14 +27,8 @@ import torch
 from torch import nn
 
 from ganforge.errors import GanforgeError
-
-
-def _norm(kind: str, channels: int) -> nn.Module:
-    if kind == "batch":
-        return nn.BatchNorm2d(channels)
-    if kind == "instance":
-        return nn.InstanceNorm2d(channels, affine=False)
-    return nn.Identity()
+from ganforge.models.dcgan import dcgan_init
+from ganforge.models.layers import norm2d
 
 
 def unet_depth(resolution: int) -> int:
@@ -57,7 +51,7 @@ class UNetGenerator(nn.Module):
             layers = [] if i == 0 else [nn.LeakyReLU(0.2)]
             layers.append(nn.Conv2d(c, w, 4, 2, 1, bias=norm != "batch" or i in (0, depth - 1)))
             if 0 < i < depth - 1:  # no norm on the outermost input nor on the 1x1 bottleneck
-                layers.append(_norm(norm, w))
+                layers.append(norm2d(norm, w))
             self.downs.append(nn.Sequential(*layers))
             c = w
         self.ups = nn.ModuleList()
@@ -69,12 +63,12 @@ class UNetGenerator(nn.Module):
             if i == 0:
                 layers.append(nn.Tanh())
             else:
-                layers.append(_norm(norm, c_out))
+                layers.append(norm2d(norm, c_out))
                 if i in dropout_levels and dropout > 0:
                     layers.append(nn.Dropout(dropout))
             self.ups.append(nn.Sequential(*layers))
         self.in_channels, self.out_channels, self.resolution = in_channels, out_channels, resolution
-        _init(self)
+        dcgan_init(self)  # the same init as DCGAN: N(0, 0.02) convs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips = []
@@ -104,24 +98,12 @@ class PatchDiscriminator(nn.Module):
         for n in range(1, layers + 1):
             w = width * min(2 ** n, 8)
             stride = 2 if n < layers else 1
-            seq += [nn.Conv2d(c, w, 4, stride, 1, bias=norm != "batch"), _norm(norm, w), nn.LeakyReLU(0.2)]
+            seq += [nn.Conv2d(c, w, 4, stride, 1, bias=norm != "batch"), norm2d(norm, w), nn.LeakyReLU(0.2)]
             c = w
         seq.append(nn.Conv2d(c, 1, 4, 1, 1))
         self.net = nn.Sequential(*seq)
         self.receptive_field = receptive_field(layers)
-        _init(self)
+        dcgan_init(self)  # the same init as DCGAN: N(0, 0.02) convs
 
     def forward(self, pair: torch.Tensor) -> torch.Tensor:
         return self.net(pair)  # (B, 1, P, P) patch logits
-
-
-def _init(module: nn.Module) -> None:
-    """pix2pix's init: conv weights ~ N(0, 0.02), batch-norm scale ~ N(1, 0.02), biases 0."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-            nn.init.normal_(m.weight, 0.0, 0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.normal_(m.weight, 1.0, 0.02)
-            nn.init.zeros_(m.bias)
