@@ -100,6 +100,18 @@ def test_sample_probe_separates_collapse_from_real_data():
         assert healthy["health/classes_seen"] == 10 and healthy["health/top_class"] < 0.25
 
 
+def test_target_correlation_by_hand():
+    from ganforge.health.signals import target_correlation
+
+    target = torch.tensor([0.0, 1.0, 2.0, 3.0]).reshape(1, 1, 2, 2)
+    # centred: t = (-1.5, -0.5, 0.5, 1.5), o = (-1.5, 0.5, -0.5, 1.5): sum o t = 4, |o|^2 = |t|^2 = 5
+    assert float(target_correlation(torch.tensor([0.0, 2.0, 1.0, 3.0]).reshape(1, 1, 2, 2), target)) == \
+        pytest.approx(0.8)
+    x = torch.randn(3, 3, 4, 4)
+    assert float(target_correlation(0.5 * x - 0.2, x)) == pytest.approx(1.0)      # scale and offset do not matter
+    assert float(target_correlation(-x, x)) == pytest.approx(-1.0)                # inverted colours
+
+
 # -- rules on synthetic logs -------------------------------------------------------------------
 
 def _row(step, **values):
@@ -193,6 +205,16 @@ def test_divergence_and_non_finite():
     assert [a.kind for a in alerts] == ["divergence"] and "loss/D is 500" in alerts[0].message
     alerts = _feed(HealthMonitor(False, 10), [_row(10), _row(20, **{"loss/G": float("nan")})])
     assert [a.kind for a in alerts] == ["non-finite"] and alerts[0].step == 20
+
+
+def test_inverted_colours_of_a_translator_after_the_warm_up():
+    # A fresh translator is uncorrelated or briefly inverted: warm-up rows are not judged.
+    rows = [_row(10 * i, target_corr=-0.4 if i < 5 else 0.6) for i in range(1, 30)]
+    assert _feed(HealthMonitor(False, 10), rows) == []
+    rows = [_row(10 * i, target_corr=0.2 if i < 6 else -0.35) for i in range(1, 20)]
+    alerts = _feed(HealthMonitor(False, 10), rows)
+    assert [(a.kind, a.step) for a in alerts] == [("inverted-colours", 110)]  # rows 6..11: patience 6
+    assert "r = -0.35 for 60 steps" in alerts[0].message and "A/ holds the inputs" in alerts[0].suggestion
 
 
 def test_replaying_a_log_restores_given_alerts():

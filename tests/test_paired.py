@@ -83,9 +83,19 @@ def tiny_pix2pix(tmp_path_factory):
 
 
 def test_pix2pix_run_is_evaluated_on_held_out_pairs(tiny_pix2pix):
+    from PIL import Image
+
     import ganforge
+    from ganforge.report.html import write_report
 
     card = ganforge.evaluate(tiny_pix2pix, n=40, log=quiet)
+    picture = tiny_pix2pix / "eval" / card["examples"]["path"]
+    assert Image.open(picture).size == (2 * (3 * 34 + 2), 2 * (8 * 34 + 2))  # 8 rows of input | output | target
+    pairs = card["examples"]["pairs"]
+    assert len(pairs) == 8 and pairs == sorted(set(pairs))  # evenly spaced among the 40 scored
+    page = write_report(tiny_pix2pix).read_text()
+    assert "id='translations'" in page and "in three rows: the inputs, G&#x27;s translations" in page
+    assert "translation: l1 " in page and "(40 held-out pairs)" in page
     m = card["metrics"]
     assert card["reference"] == {"dataset": "edges2emoji", "split": "test", "n": 40}
     assert set(m) == {"translation", "fid"}  # edges (1 channel) -> emoji (3): no identity baseline
@@ -106,12 +116,26 @@ def test_translate_command_rows_and_refusals(tiny_pix2pix, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["columns"] == ["input", "output", "target"]
     width, height = Image.open(out).size
     assert width == height and width % (3 * 32 + 4 * 2) == 0  # 3 rows x 3 columns with 2 px gaps (maybe upscaled)
-    big = tmp_path / "edges.png"
-    Image.fromarray(np.full((64, 64), 255, np.uint8)).save(big)
-    assert main(["translate", str(tiny_pix2pix), str(big), "-o", str(tmp_path / "t.png")]) == 1
+    # the U-Net is fully convolutional: any multiple of its 32-px stride is translated as it is
+    square, wide, odd = tmp_path / "in" / "square.png", tmp_path / "in" / "wide.png", tmp_path / "odd.png"
+    square.parent.mkdir()
+    Image.fromarray(np.full((32, 32), 255, np.uint8)).save(square)
+    Image.fromarray(np.full((32, 64, 4), 255, np.uint8), "RGBA").save(wide)  # RGBA: converted as training does
+    Image.fromarray(np.full((40, 30), 255, np.uint8)).save(odd)
+    folder = tmp_path / "translated"
+    assert main(["translate", str(tiny_pix2pix), str(square.parent), "-o", str(folder)]) == 0
+    assert sorted(p.name for p in folder.iterdir()) == ["square.png", "wide.png"]
+    assert Image.open(folder / "wide.png").size == (64, 32) and Image.open(folder / "square.png").mode == "RGB"
+    assert main(["translate", str(tiny_pix2pix), str(square), "-o", str(folder)]) == 1
+    assert "is not empty" in capsys.readouterr().err  # nothing overwritten
+    assert main(["translate", str(tiny_pix2pix), str(square.parent), "-o", str(tmp_path / "t.png")]) == 1
+    assert "one picture of rows needs one size: write one file per input with -o FOLDER" in capsys.readouterr().err
+    assert main(["translate", str(tiny_pix2pix), str(odd), "-o", str(tmp_path / "t.png")]) == 1
     err = capsys.readouterr().err
-    assert "is 64x64 grey, the model reads 32x32 grey; pass --resize" in err and err.count("\n") == 1
-    assert main(["translate", str(tiny_pix2pix), str(big), "--resize", "-o", str(tmp_path / "t.png")]) == 0
+    assert "is 30x40; this model translates pictures whose sides are multiples of 32 px" in err
+    assert "--resize" in err and err.count("\n") == 1
+    assert main(["translate", str(tiny_pix2pix), str(odd), "--resize", "-o", str(tmp_path / "t.png")]) == 0
+    assert Image.open(tmp_path / "t.png").size == (2 * (2 * 34 + 2), 2 * (34 + 2))  # input | output, 2x enlarged
     capsys.readouterr()
     assert main(["sample", str(tiny_pix2pix)]) == 1
     assert "translates images rather than sampling them" in capsys.readouterr().err
@@ -153,6 +177,20 @@ def test_paired_folder_in_both_layouts_with_partners_checked(tmp_path):
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(side / "square.png")
     with pytest.raises(GanforgeError, match=r"square.png is 16x16; a side-by-side pair is twice as wide"):
         load_dataset(DataConfig(source="paired", path=str(side), resolution=16), log=quiet)
+
+
+def test_paired_folder_scales_small_pictures_up_with_a_note_and_refuses_tiny_ones(tmp_path):
+    from ganforge.errors import GanforgeError
+
+    for i, side in enumerate((32, 16)):
+        _picture(tmp_path / "ab" / "A" / f"{i}.png", 0, (side, side))
+        _picture(tmp_path / "ab" / "B" / f"{i}.png", 255, (side, side))
+    notes = []
+    ds = load_dataset(DataConfig(source="paired", path=str(tmp_path / "ab"), resolution=32), log=notes.append)
+    assert ds.x.shape == (2, 3, 32, 32) and ds.extra["input"].shape == (2, 3, 32, 32)
+    assert "note: smaller than data.resolution=32, scaled up (blurrier than the rest): 2 picture(s)" in notes
+    with pytest.raises(GanforgeError, match=r"0\.png is only 16x16, too small to scale to 128 px.*64 or less"):
+        load_dataset(DataConfig(source="paired", path=str(tmp_path / "ab"), resolution=128), log=quiet)
 
 
 def test_pix2pix_trains_on_a_users_paired_folder(tmp_path):

@@ -184,8 +184,12 @@ def evaluate(run_dir: str | Path, n: int | None = None, seed: int = 0, metrics=N
     run = load_run(run_dir, step=step)
     if run.info.get("condition_shape"):
         from ganforge.evaluation import evaluate_translation
+        from ganforge.report.images import save_grid
 
         card = evaluate_translation(run, n, ref_split, seed, extractor, log)
+        picture = run.run_dir / "eval" / f"translations_step_{run.step:09d}.png"
+        save_grid(card.pop("example_rows"), picture, nrow=3)
+        card["examples"]["path"] = picture.name
     elif run.info["is_image"]:
         card = evaluate_images(run, metrics or DEFAULT_IMAGE_METRICS, n or 10000, ref_split, seed, extractor,
                                resize, log)

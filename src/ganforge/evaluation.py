@@ -276,10 +276,14 @@ def vendor_gap(name: str = "emoji-convnet", seed: int = 0, log=print) -> dict:
 
 
 def evaluate_translation(run, n: int | None = None, ref_split: str = "test", seed: int = 0,
-                         extractor: str | None = None, log=print) -> dict:
+                         extractor: str | None = None, log=print, examples: int = 8) -> dict:
     """A translation run on its held-out pairs: L1, PSNR and SSIM of G(input) against the target
     (metrics/paired.py), the same for the identity (output = input) where shapes allow, and the
-    FID of the outputs against the targets in the colour feature network."""
+    FID of the outputs against the targets in the colour feature network.
+
+    The card also holds ``example_rows``, a tensor (not JSON) of ``examples`` evenly spaced pairs
+    of those scored as input | output | target rows, and ``examples`` (their indices), for the
+    caller to save as a picture."""
     import dataclasses
     import time
 
@@ -312,9 +316,14 @@ def evaluate_translation(run, n: int | None = None, ref_split: str = "test", see
         fake_feats, _ = fx.run(_fit_to(outputs, fx))
         metrics["fid"] = {**dist.fid_with_interval(dist.gaussian_stats(real_feats), fake_feats, seed=seed),
                           "n_real": len(real_feats), "n_fake": len(fake_feats)}
+    shown = torch.linspace(0, len(pick) - 1, min(examples, len(pick))).round().long()
+    columns = [inputs[shown], outputs[shown], targets[shown]]
+    c = max(col.shape[1] for col in columns)  # a grey input beside colour: repeat its channel
+    example_rows = torch.stack([col.expand(-1, c, -1, -1) for col in columns], 1).flatten(0, 1)
     from ganforge.version import __version__
 
     return {"run": str(run.run_dir), "step": run.step, "checkpoint": run.checkpoint.name,
+            "examples": {"pairs": [int(pick[i]) for i in shown]}, "example_rows": example_rows,
             "kimg": run.state["images_seen"] / 1000, "extractor": extractor_record(fx) if fx else None,
             "reference": {"dataset": data.source, "split": ref_split, "n": len(pick)},
             "protocol": "G in eval mode (dropout off) on each held-out input; L1 in [-1, 1] units, PSNR (dB) and "

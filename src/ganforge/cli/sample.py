@@ -42,13 +42,15 @@ def add_parsers(sub) -> None:
     ed.add_argument("--direction", required=True)
     ed.add_argument("--amount", default="-3:3:7", help="START:STOP:COUNT (default -3:3:7)")
 
-    tr = run_command(sub, "translate", "translate images with a pix2pix run: rows of input | output (| target)",
-                     cmd_translate, output="translations.png")
+    tr = run_command(sub, "translate", "translate images with a pix2pix run: rows of input | output (| target) "
+                     "in one .png, or with -o FOLDER one output file per input", cmd_translate,
+                     output="translations.png")
     tr.add_argument("inputs", nargs="*", help="image files or folders (default: --test held-out pairs)")
     tr.add_argument("--test", type=int, default=None, metavar="N",
                     help="translate N held-out pairs of the run's task and show their targets too")
     tr.add_argument("--seed", type=int, default=0, help="which held-out pairs --test picks")
-    tr.add_argument("--resize", action="store_true", help="convert images of another size or colour mode")
+    tr.add_argument("--resize", action="store_true",
+                    help="scale and centre-crop pictures whose sides are not multiples of the training side")
 
 
 def cmd_sample(args) -> int:
@@ -164,20 +166,45 @@ def cmd_edit(args) -> int:
 
 
 def cmd_translate(args) -> int:
+    import torch
+
     from ganforge import api
-    from ganforge.report.images import save_grid
-    from ganforge.translation import rows, translate_files, translate_held_out
+    from ganforge.data.folders import save_png_file
+    from ganforge.report.images import IMAGE_SUFFIXES, save_grid, to_uint8
+    from ganforge.translation import output_names, rows, translate_files, translate_held_out
 
     run = api.load_run(args.run_dir, step=args.step)
     if args.inputs and args.test:
         raise GanforgeError("give image files or --test N, not both")
+    out = Path(args.output).expanduser()
+    to_folder = out.is_dir() or out.suffix.lower() not in IMAGE_SUFFIXES
+    if to_folder and out.is_dir() and any(out.iterdir()):
+        raise GanforgeError(f"{out} is not empty; name a new or empty folder for the translations (nothing is "
+                            "overwritten there), or a .png file for one picture of rows")
+    if to_folder and not args.inputs:
+        raise GanforgeError("--test writes one picture of rows; name a .png file with -o")
     if args.inputs:
-        inputs, outputs, files = translate_files(run, [Path(p) for p in args.inputs], args.resize)
-        grid, columns = rows(inputs, outputs), 2
+        translated = translate_files(run, [Path(p) for p in args.inputs], args.resize)
+        files = [f for f, _, _ in translated]
+        if to_folder:  # one PNG per input, each at its own size
+            names = output_names(files)
+            for name, (_, _, y) in zip(names, translated, strict=True):
+                save_png_file(to_uint8(y)[0], out / name)
+            result = {"folder": str(out), "n": len(files), "step": run.step, "files": [str(f) for f in files],
+                      "outputs": names}
+            print(json.dumps(result) if args.json else
+                  f"wrote {len(files)} translation(s) (step {run.step}) to {out}/")
+            return 0
+        sizes = {tuple(x.shape[-2:]) for _, x, _ in translated}
+        if len(sizes) > 1:
+            listed = ", ".join(f"{w}x{h}" for h, w in sorted(sizes))
+            raise GanforgeError(f"the inputs have {len(sizes)} sizes ({listed}); "
+                                "one picture of rows needs one size: write one file per input with -o FOLDER")
+        inputs = torch.cat([x for _, x, _ in translated])
+        grid, columns = rows(inputs, torch.cat([y for _, _, y in translated])), 2
     else:
         inputs, outputs, targets = translate_held_out(run, args.test or 8, args.seed)
         grid, columns, files = rows(inputs, outputs, targets), 3, []
-    out = Path(args.output)
     save_grid(grid, out, nrow=columns)
     result = {"path": str(out), "n": len(inputs), "columns": ["input", "output", "target"][:columns],
               "step": run.step, "files": [str(f) for f in files]}

@@ -75,10 +75,9 @@ def _to_8bit(im, notes: Counter):
     return im
 
 
-def prepare_image(im, size: int, channels: int, background=(255, 255, 255),
-                  notes: Counter | None = None) -> np.ndarray:
-    """One Pillow image as uint8 (C, size, size): 8-bit, alpha composited onto ``background``,
-    ``channels`` (1 grey, 3 RGB, 0 native), the short side scaled to ``size``, the centre cropped."""
+def convert_mode(im, channels: int, background=(255, 255, 255), notes: Counter | None = None):
+    """One Pillow image in the mode training reads, at its own size: upright (EXIF), 8-bit, alpha
+    composited onto ``background``, ``channels`` 1 (grey), 3 (RGB) or 0 (native grey or RGB)."""
     from PIL import Image, ImageOps
 
     notes = Counter() if notes is None else notes
@@ -89,8 +88,17 @@ def prepare_image(im, size: int, channels: int, background=(255, 255, 255),
             notes["transparency composited onto the background"] += 1
         bg = Image.new("RGBA", im.size, (*background, 255))
         im = Image.alpha_composite(bg, im).convert("RGB")
-    want = {1: "L", 3: "RGB"}.get(channels) or im.mode
-    im = im.convert(want)
+    return im.convert({1: "L", 3: "RGB"}.get(channels) or im.mode)
+
+
+def prepare_image(im, size: int, channels: int, background=(255, 255, 255),
+                  notes: Counter | None = None) -> np.ndarray:
+    """One Pillow image as uint8 (C, size, size): 8-bit, alpha composited onto ``background``,
+    ``channels`` (1 grey, 3 RGB, 0 native), the short side scaled to ``size``, the centre cropped."""
+    from PIL import Image
+
+    notes = Counter() if notes is None else notes
+    im = convert_mode(im, channels, background, notes)
     w, h = im.size
     if (w, h) != (size, size):
         notes["rescaled and centre-cropped" if w == h else "non-square: short side scaled, centre cropped"] += 1

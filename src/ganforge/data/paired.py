@@ -18,7 +18,9 @@ pix2pix data sets, with ``DIR/train`` and ``DIR/test`` chosen by ``data.split`` 
 - single pictures twice as wide as high, input on the left and target on the right.
 
 A picture without a partner is an error naming it, or, with ``data.skip_unpaired``, skipped and
-counted once.
+counted once. Pictures are brought to ``data.resolution`` as a folder's are (short side scaled,
+centre crop); one smaller than that is scaled up and counted in a note (the blurry targets a
+pix2pix user otherwise discovers in the samples), one under a quarter of it is refused.
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ def load_paired_folder(path: str, split: str, resolution: int, background: str =
 
     from PIL import Image
 
-    from ganforge.data.folders import IMAGE_EXTENSIONS, parse_background, prepare_image
+    from ganforge.data.folders import IMAGE_EXTENSIONS, MAX_UPSCALE, parse_background, prepare_image
 
     root = Path(path).expanduser()
     if not path or not root.is_dir():
@@ -124,6 +126,11 @@ def load_paired_folder(path: str, split: str, resolution: int, background: str =
             im.load()
             if box is not None:
                 im = im.crop(box)
+            if size and min(im.size) < size:  # pix2pix's users' most common surprise: pictures below the crop
+                if min(im.size) * MAX_UPSCALE < size:
+                    raise GanforgeError(f"{p} is only {im.width}x{im.height}, too small to scale to {size} px; "
+                                        f"remove it or set data.resolution to {min(im.size) * MAX_UPSCALE} or less")
+                notes[f"smaller than data.resolution={size}, scaled up (blurrier than the rest)"] += 1
             return prepare_image(im, size or min(im.size), 0, bg, notes)
 
     inputs, targets = [], []

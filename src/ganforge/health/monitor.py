@@ -18,6 +18,9 @@ Alerts (``Alert.kind``):
   players chase each other) and no evaluation metric improves meanwhile.
 * ``divergence``: a loss or a gradient norm has grown 50x past its early scale.
 * ``non-finite``: a loss or statistic became NaN or infinite.
+* ``inverted-colours`` (translation): G's outputs are anti-correlated with their targets
+  (``target_corr`` below -0.1) after the warm-up, the pix2pix symptom of swapped or
+  mismatched sides.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import math
 from collections import deque
 from dataclasses import asdict, dataclass
 
-KINDS = ("vanishing-gradient", "mode-collapse", "oscillation", "divergence", "non-finite")
+KINDS = ("vanishing-gradient", "mode-collapse", "oscillation", "divergence", "non-finite", "inverted-colours")
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class Thresholds:
     min_sign_changes: int = 6
     min_swing: float = 0.15        # std of D(G(z)) over the window
     growth: float = 50.0           # divergence: |value| past growth * (early scale + 1)
+    inverted_corr: float = -0.1    # translation outputs correlated with their targets below this
 
 
 class HealthMonitor:
@@ -110,7 +114,7 @@ class HealthMonitor:
         new = []
         for kind, check in (("non-finite", self._non_finite), ("divergence", self._divergence),
                             ("vanishing-gradient", self._vanishing), ("mode-collapse", self._collapse),
-                            ("oscillation", self._oscillation)):
+                            ("oscillation", self._oscillation), ("inverted-colours", self._inverted)):
             found = check(row)
             patience = 1 if kind == "non-finite" else self.th.patience
             if found is None:
@@ -224,3 +228,16 @@ class HealthMonitor:
                 + (", while the evaluation metric has not improved." if scores else "."),
                 "The players are chasing each other. Lower both learning rates, raise Adam's beta2, "
                 "or add an R1 penalty (method.r1_gamma).")
+
+    def _inverted(self, row):
+        corr = row.get("target_corr")
+        if self.n_rows <= self.th.warmup_rows or corr is None or not math.isfinite(corr):
+            return None
+        if corr >= self.th.inverted_corr:
+            return None
+        return (f"The translations are anti-correlated with their targets (r = {corr:.2f} for "
+                f"{self.steps(self.streak['inverted-colours'] + 1)}): light comes out dark and colours inverted.",
+                "A few hundred steps of this can pass as L1 pulls the colours in; if it lasts, check that the "
+                "sides are not swapped (A/ holds the inputs, B/ the targets; side by side, the input is on the "
+                "left), that transparent pictures on both sides meet the same data.background, and that "
+                "method.l1_weight is not 0.")

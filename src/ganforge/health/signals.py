@@ -3,9 +3,10 @@
 Two kinds:
 
 * per-step tensors computed inside the loss functions with no device sync (the loop averages
-  them over the log interval): discriminator accuracy on real and fake (:func:`d_accuracy`) and
+  them over the log interval): discriminator accuracy on real and fake (:func:`d_accuracy`),
   the size of the gradient that reaches the generator's output through D
-  (:func:`probe_output_gradient`);
+  (:func:`probe_output_gradient`), and for translation how well outputs follow their targets
+  (:func:`target_correlation`);
 * a sample probe run by the loop at log steps (:class:`SampleProbe`): the diversity of a fixed
   batch of generated samples relative to real data, the class histogram when a classifier for
   the data exists, and the modes reached for 2-D mixtures.
@@ -29,6 +30,16 @@ def d_accuracy(threshold: float | None, real_out: torch.Tensor, fake_out: torch.
         return {}
     return {"D_acc_real": (real_out.detach() > threshold).float().mean(),
             "D_acc_fake": (fake_out.detach() <= threshold).float().mean()}
+
+
+def target_correlation(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Pearson correlation between a translator's outputs and their targets (both (B, C, H, W)),
+    over all pixels, each channel centred on its own batch mean: near 1 when the output follows
+    the target's light and dark, negative when its colours come out inverted."""
+    dims = (0, 2, 3)
+    o = output.detach().float() - output.detach().float().mean(dims, keepdim=True)
+    t = target.detach().float() - target.detach().float().mean(dims, keepdim=True)
+    return (o * t).sum() / ((o.square().sum() * t.square().sum()).sqrt() + 1e-12)
 
 
 def probe_output_gradient(x: torch.Tensor) -> torch.Tensor:

@@ -65,6 +65,7 @@ class AutoencoderMethod(Method):
 
     Options = AEOptions
     model_keys = AE_MODEL_KEYS
+    preview_caption = "the same real images (odd rows) and their reconstructions (even rows) at every step"
     variational = False
 
     def __init__(self, cfg, data):

@@ -98,6 +98,8 @@ class Method:
     game = None
     #: per-sample tensors besides x and y that batches must carry (from Dataset.extra), e.g. "input"
     batch_extras: tuple[str, ...] = ()
+    #: what the training-time grids show, for the report's caption
+    preview_caption = "the same fixed noise at every step"
 
     def __init__(self, cfg, data):
         self.cfg, self.data = cfg, data  # data: a DataSpec (sample shape, images or not, classes)

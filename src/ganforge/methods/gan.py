@@ -235,6 +235,7 @@ class ConditionalGANMethod(GANMethod):
 
     Options = CGANOptions
     model_keys = GAN_MODEL_KEYS + ("embed_dim", "cond_d")
+    preview_caption = "the same fixed noise at every step, one row per class"
 
     def __init__(self, cfg, data):
         if not data.n_classes or data.n_classes < 2:

@@ -25,6 +25,7 @@ from torch import nn
 from ganforge.config import MethodOptions, _opt
 from ganforge.data import Batch
 from ganforge.errors import GanforgeError
+from ganforge.health.signals import target_correlation
 from ganforge.losses.gan import GAMES
 from ganforge.methods.base import Carry, Method, OptimizerSpec, Phase
 from ganforge.methods.gan import d_output_stats
@@ -89,12 +90,13 @@ def discriminator_loss(models, batch: Batch, carry: Carry | None = None, *, opti
 
 
 def generator_loss(models, batch: Batch, carry: Carry | None = None, *, options: Pix2PixOptions) -> dict:
-    """G's adversarial loss (when gan_weight > 0) + l1_weight * mean |G(a) - b|."""
+    """G's adversarial loss (when gan_weight > 0) + l1_weight * mean |G(a) - b|; logs how well
+    G(a) follows b (``target_corr``, the health monitor's evidence for inverted colours)."""
     G = models["G"]
     a, b = _pair(batch, carry, options)
     fake = G(a)
     l1 = (fake.float() - b.float()).abs().mean()
-    out = {"L1": l1, "loss": options.l1_weight * l1}
+    out = {"L1": l1, "loss": options.l1_weight * l1, "target_corr": target_correlation(fake, b)}
     if options.gan_weight > 0:
         fake_out = models["D"](torch.cat([a, fake], 1))
         out["gan"] = GAMES[options.loss].g_loss(None, fake_out.flatten())
@@ -109,6 +111,8 @@ class Pix2PixMethod(Method):
     model_keys = PIX2PIX_MODEL_KEYS
     has_prior = False
     batch_extras = ("input",)
+    preview_caption = ("eight fixed training pairs at every step, in three rows: the inputs, G's translations "
+                       "(dropout off), the targets")
 
     def __init__(self, cfg, data):
         super().__init__(cfg, data)

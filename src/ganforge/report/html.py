@@ -189,13 +189,12 @@ def _samples_section(run_dir: Path, config: dict) -> list[str]:
     if len(grids) > MAX_SAMPLE_GRIDS:  # evenly spaced, always keeping the first and the last
         idx = {round(i * (len(grids) - 1) / (MAX_SAMPLE_GRIDS - 1)) for i in range(MAX_SAMPLE_GRIDS)}
         grids = [grids[i] for i in sorted(idx)]
-    two_d = config.get("data", {}).get("source", "").startswith("toy")
-    if two_d:
+    from ganforge.methods import METHODS, Method
+
+    if config.get("data", {}).get("source", "").startswith("toy"):
         what = "generated points (orange) and real points (blue) over D's output"
-    elif config.get("method", {}).get("name") == "ae":
-        what = "the same real images (odd rows) and their reconstructions (even rows) at every step"
     else:
-        what = "the same fixed noise at every step"
+        what = METHODS.get(config.get("method", {}).get("name"), Method).preview_caption
     parts = [f"<h2>Samples over time</h2><p>{_e(what)}.</p><div class='samples' id='samples'>"]
     for g in grids:
         step = int(g.stem.split("_")[1])
@@ -215,21 +214,34 @@ def _evaluation_section(run_dir: Path, summary: dict) -> list[str]:
     for path in cards:
         card = _read_json(path) or {}
         metrics = card.get("metrics") or card.get("modes") or {}
+        if card.get("generated") and card.get("extractor"):
+            measured = f" (extractor {card['extractor']['name']}, {card['generated']['n']} samples)"
+        elif card.get("reference") and "translation" in metrics:
+            measured = f" ({card['reference']['n']} held-out pairs)"
+        else:
+            measured = ""
         rows.append((f"step {card.get('step', '?'):,}" if isinstance(card.get("step"), int) else path.name,
-                     _flatten_metrics(metrics) + (f" (extractor {card['extractor']['name']}, "
-                                                  f"{card['generated']['n']} samples)" if "extractor" in card else "")))
+                     _flatten_metrics(metrics) + measured))
     if not rows:
         return []
-    return (["<h2>Evaluation</h2><table id='evaluation'><tr><th>when</th><th>result</th></tr>"]
-            + [f"<tr><td>{_e(a)}</td><td>{_e(b)}</td></tr>" for a, b in rows] + ["</table>"])
+    parts = (["<h2>Evaluation</h2><table id='evaluation'><tr><th>when</th><th>result</th></tr>"]
+             + [f"<tr><td>{_e(a)}</td><td>{_e(b)}</td></tr>" for a, b in rows] + ["</table>"])
+    last = (_read_json(cards[-1]) or {}) if cards else {}
+    picture = run_dir / "eval" / str((last.get("examples") or {}).get("path", ""))
+    if picture.is_file():  # a translation run: held-out pairs as input | output | target rows
+        parts.append(_figure(picture.read_bytes(), "held-out translations", "translations",
+                             f"held-out pairs at step {last.get('step', 0):,}: input | output | target"))
+    return parts
 
 
 def _flatten_metrics(metrics: dict) -> str:
     bits = []
     for name, value in metrics.items():
         if isinstance(value, dict):
-            inner = {k: v for k, v in value.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-            bits.append(f"{name}: " + ", ".join(f"{k} {v:.4g}" for k, v in list(inner.items())[:4]))
+            inner = {k: f"{v:.4g}" for k, v in value.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            inner.update({k: f"{v['mean']:.4g} ± {v['se']:.2g}" for k, v in value.items()  # per-image means
+                          if isinstance(v, dict) and "mean" in v and "se" in v})
+            bits.append(f"{name}: " + ", ".join(f"{k} {v}" for k, v in list(inner.items())[:4]))
         elif isinstance(value, (int, float)):
             bits.append(f"{name} {value:.4g}")
     return "; ".join(bits)
