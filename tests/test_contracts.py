@@ -57,6 +57,10 @@ METHOD_SETUPS = {
     # paired emoji at 16 px (the smallest U-Net): jitter and flips draw from the global RNG
     "pix2pix": ["data.source=emoji-google2twitter", "data.resolution=16", "model.g_width=4", "model.d_width=4",
                 "model.d_layers=1"],
+    # unpaired emoji at 16 px; a pool of 40 fills in the first two steps of 32, so the resumed steps
+    # draw from a restored pool
+    "cyclegan": ["data.source=emoji-google-twitter", "data.resolution=16", "model.g_width=4", "model.d_width=4",
+                 "model.d_layers=1", "model.res_blocks=1", "method.pool_size=40"],
 }
 
 
@@ -139,7 +143,8 @@ SOURCE_SPECS = {"mnist": DataSpec((1, 28, 28), True, 10), "fashion-mnist": DataS
                 "stacked-mnist": DataSpec((3, 28, 28), True, None), "toy-ring": DataSpec((2,), False, None),
                 "toy-grid": DataSpec((2,), False, None), "emoji-all": DataSpec((3, 64, 64), True, 10),
                 "edges2emoji": DataSpec((3, 64, 64), True, 10, (1, 64, 64)),
-                "emoji-google2twitter": DataSpec((3, 64, 64), True, 10, (3, 64, 64))}
+                "emoji-google2twitter": DataSpec((3, 64, 64), True, 10, (3, 64, 64)),
+                "emoji-google-twitter": DataSpec((3, 64, 64), True, 10, (3, 64, 64), True)}
 
 
 @pytest.mark.parametrize("preset", sorted(list_presets()))

@@ -189,7 +189,7 @@ def test_paired_folder_scales_small_pictures_up_with_a_note_and_refuses_tiny_one
     ds = load_dataset(DataConfig(source="paired", path=str(tmp_path / "ab"), resolution=32), log=notes.append)
     assert ds.x.shape == (2, 3, 32, 32) and ds.extra["input"].shape == (2, 3, 32, 32)
     assert "note: smaller than data.resolution=32, scaled up (blurrier than the rest): 2 picture(s)" in notes
-    with pytest.raises(GanforgeError, match=r"0\.png is only 16x16, too small to scale to 128 px.*64 or less"):
+    with pytest.raises(GanforgeError, match=r"1\.png is only 16x16, too small to scale to 128 px.*64 or less"):
         load_dataset(DataConfig(source="paired", path=str(tmp_path / "ab"), resolution=128), log=quiet)
 
 

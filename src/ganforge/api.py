@@ -95,7 +95,7 @@ class Run:
         self.device = select_device(device)
         condition = self.info.get("condition_shape")
         data = DataSpec(tuple(self.info["sample_shape"]), self.info["is_image"], self.info.get("n_classes"),
-                        tuple(condition) if condition else None)
+                        tuple(condition) if condition else None, bool(self.info.get("unpaired")))
         self.method = build_method(self.config, data, self.device)
         ckpt_io.load_weights(ckpt, self.method.networks())
         for m in self.method.networks().values():
@@ -188,7 +188,7 @@ def evaluate(run_dir: str | Path, n: int | None = None, seed: int = 0, metrics=N
 
         card = evaluate_translation(run, n, ref_split, seed, extractor, log)
         picture = run.run_dir / "eval" / f"translations_step_{run.step:09d}.png"
-        save_grid(card.pop("example_rows"), picture, nrow=3)
+        save_grid(card.pop("example_rows"), picture, nrow=card["examples"]["columns"])
         card["examples"]["path"] = picture.name
     elif run.info["is_image"]:
         card = evaluate_images(run, metrics or DEFAULT_IMAGE_METRICS, n or 10000, ref_split, seed, extractor,

@@ -27,6 +27,7 @@ N_PROBE_POINTS = 512
 def write_run_info(run_dir: Path, cfg: Config, dataset: Dataset) -> None:
     info = {"sample_shape": list(dataset.sample_shape), "is_image": dataset.is_image,
             "n_classes": dataset.n_classes, "condition_shape": dataset.spec.condition_shape,
+            "unpaired": dataset.spec.unpaired,
             "dataset": dataset.name, "dataset_size": len(dataset),
             "data_info": {k: v for k, v in dataset.info.items() if k != "classes"}}
     (run_dir / "config.json").write_text(cfg.to_json())

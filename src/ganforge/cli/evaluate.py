@@ -63,18 +63,15 @@ def cmd_evaluate(args) -> int:
         print(f"  modes captured   {m['modes']}/{m['modes_total']}")
         print(f"  high quality     {100 * m['high_quality']:.1f}%  ({m['n']} samples, seed {m['seed']})")
         print(f"  reverse KL       {m['reverse_kl']:.4f}")
-    elif "translation" in result["metrics"]:
+    elif "translation" in result["metrics"] or "a2b" in result["metrics"]:
         ref, m = result["reference"], result["metrics"]
-        print(f"  {ref['n']} held-out pairs of {ref['dataset']} ({ref['split']})")
-        for name in ("translation", "identity"):
-            if name in m:
-                t = m[name]
-                print(f"  {name:<12} L1 {t['l1']['mean']:.4f}   PSNR {t['psnr']['mean']:.2f} dB   "
-                      f"SSIM {t['ssim']['mean']:.4f}")
-        if "fid" in m:
-            f = m["fid"]
-            print(f"  FID of outputs vs targets {f['value']:.2f} (95% CI {f['ci_low']:.2f} - {f['ci_high']:.2f}), "
-                  f"features {describe_extractor(result['extractor'])}")
+        print(f"  {ref['n']} held-out pictures of {ref['dataset']} ({ref['split']})")
+        for direction, d in (m.items() if "a2b" in m else [("", m)]):
+            if direction:
+                print(f"  {direction}:")
+            print(format_translation_metrics(d))
+        if result.get("extractor"):
+            print(f"  features: {describe_extractor(result['extractor'])}")
     else:
         fx, ref, gen = result["extractor"], result["reference"], result["generated"]
         print(f"  features: {describe_extractor(fx)}; {gen['n']} samples (seed {gen['seed']}) "
@@ -82,6 +79,24 @@ def cmd_evaluate(args) -> int:
         print(format_image_metrics(result["metrics"]))
     print(f"card: {result['card_path']}")
     return 0
+
+
+def format_translation_metrics(m: dict) -> str:
+    """Lines for one direction of a translation card: paired scores, FIDs, the cycle error."""
+    lines = []
+    for name in ("translation", "identity"):
+        if name in m:
+            t = m[name]
+            lines.append(f"  {name:<12} L1 {t['l1']['mean']:.4f}   PSNR {t['psnr']['mean']:.2f} dB   "
+                         f"SSIM {t['ssim']['mean']:.4f}   (vs the true counterpart)")
+    for key, what in (("fid", "FID of translations vs real targets"),
+                      ("fid_identity", "FID of the inputs untranslated")):
+        if key in m:
+            f = m[key]
+            lines.append(f"  {what:<36} {f['value']:.2f} (95% CI {f['ci_low']:.2f} - {f['ci_high']:.2f})")
+    if "cycle" in m:
+        lines.append(f"  cycle reconstruction L1 {m['cycle']['l1']['mean']:.4f}")
+    return "\n".join(lines)
 
 
 def describe_extractor(fx: dict) -> str:

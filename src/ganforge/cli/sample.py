@@ -42,13 +42,15 @@ def add_parsers(sub) -> None:
     ed.add_argument("--direction", required=True)
     ed.add_argument("--amount", default="-3:3:7", help="START:STOP:COUNT (default -3:3:7)")
 
-    tr = run_command(sub, "translate", "translate images with a pix2pix run: rows of input | output (| target) "
-                     "in one .png, or with -o FOLDER one output file per input", cmd_translate,
-                     output="translations.png")
+    tr = run_command(sub, "translate", "translate images with a pix2pix or cyclegan run: rows of input | output "
+                     "(| reconstruction) (| target) in one .png, or with -o FOLDER one output file per input",
+                     cmd_translate, output="translations.png")
     tr.add_argument("inputs", nargs="*", help="image files or folders (default: --test held-out pairs)")
     tr.add_argument("--test", type=int, default=None, metavar="N",
                     help="translate N held-out pairs of the run's task and show their targets too")
     tr.add_argument("--seed", type=int, default=0, help="which held-out pairs --test picks")
+    tr.add_argument("--direction", choices=["a2b", "b2a"], default="a2b",
+                    help="cyclegan: translate domain A to B (default) or B to A")
     tr.add_argument("--resize", action="store_true",
                     help="scale and centre-crop pictures whose sides are not multiples of the training side")
 
@@ -184,30 +186,31 @@ def cmd_translate(args) -> int:
     if to_folder and not args.inputs:
         raise GanforgeError("--test writes one picture of rows; name a .png file with -o")
     if args.inputs:
-        translated = translate_files(run, [Path(p) for p in args.inputs], args.resize)
-        files = [f for f, _, _ in translated]
+        translated = translate_files(run, [Path(p) for p in args.inputs], args.resize, args.direction)
+        files = [t[0] for t in translated]
         if to_folder:  # one PNG per input, each at its own size
             names = output_names(files)
-            for name, (_, _, y) in zip(names, translated, strict=True):
+            for name, (_, _, y, _) in zip(names, translated, strict=True):
                 save_png_file(to_uint8(y)[0], out / name)
-            result = {"folder": str(out), "n": len(files), "step": run.step, "files": [str(f) for f in files],
-                      "outputs": names}
+            result = {"folder": str(out), "n": len(files), "step": run.step, "direction": args.direction,
+                      "files": [str(f) for f in files], "outputs": names}
             print(json.dumps(result) if args.json else
-                  f"wrote {len(files)} translation(s) (step {run.step}) to {out}/")
+                  f"wrote {len(files)} translation(s) ({args.direction}, step {run.step}) to {out}/")
             return 0
-        sizes = {tuple(x.shape[-2:]) for _, x, _ in translated}
+        sizes = {tuple(t[1].shape[-2:]) for t in translated}
         if len(sizes) > 1:
             listed = ", ".join(f"{w}x{h}" for h, w in sorted(sizes))
             raise GanforgeError(f"the inputs have {len(sizes)} sizes ({listed}); "
                                 "one picture of rows needs one size: write one file per input with -o FOLDER")
-        inputs = torch.cat([x for _, x, _ in translated])
-        grid, columns = rows(inputs, torch.cat([y for _, _, y in translated])), 2
+        columns = {"input": torch.cat([t[1] for t in translated]), "output": torch.cat([t[2] for t in translated])}
+        if translated[0][3] is not None:
+            columns["reconstruction"] = torch.cat([t[3] for t in translated])
     else:
-        inputs, outputs, targets = translate_held_out(run, args.test or 8, args.seed)
-        grid, columns, files = rows(inputs, outputs, targets), 3, []
-    save_grid(grid, out, nrow=columns)
-    result = {"path": str(out), "n": len(inputs), "columns": ["input", "output", "target"][:columns],
-              "step": run.step, "files": [str(f) for f in files]}
+        columns, files = translate_held_out(run, args.test or 8, args.seed, args.direction), []
+    save_grid(rows(*columns.values()), out, nrow=len(columns))
+    n = len(columns["input"])
+    result = {"path": str(out), "n": n, "columns": list(columns), "direction": args.direction, "step": run.step,
+              "files": [str(f) for f in files]}
     print(json.dumps(result) if args.json else
-          f"wrote {len(inputs)} rows of {' | '.join(result['columns'])} (step {run.step}) to {out}")
+          f"wrote {n} rows of {' | '.join(result['columns'])} ({args.direction}, step {run.step}) to {out}")
     return 0

@@ -23,7 +23,8 @@ class DataConfig:
     source: str = _opt("mnist", "dataset: mnist, fashion-mnist, digits, stacked-mnist, emoji-google, "
                        "emoji-twitter, emoji-apple, emoji-facebook, emoji-emojione, emoji-all, icons-oxygen, "
                        "toy-ring, toy-grid, toy-mixture, folder; paired (pix2pix): edges2emoji, gray2emoji, "
-                       "masked2emoji, emoji-<vendor>2<vendor>, paired (a folder of pairs)")
+                       "masked2emoji, emoji-<vendor>2<vendor>, paired (a folder of pairs); unpaired (cyclegan): "
+                       "emoji-<vendor>-<vendor>, unpaired (trainA/ and trainB/ folders)")
     split: str = _opt("train", "which split to train on", choices=["train", "test"])
     path: str = _opt("", "image folder (source=folder)")
     resolution: int = _opt(0, "resize + centre-crop images to this size; 0 keeps the native size (a folder of "
@@ -64,10 +65,12 @@ class ModelConfig:
     d_depth: int = _opt(3, "MLP discriminator hidden layers", min=1, max=16)
     ae_width: int = _opt(32, "ae/vae: conv channels of the first encoder layer, or MLP hidden units", min=1)
     ae_depth: int = _opt(2, "ae/vae with model.arch=mlp: hidden layers of encoder and decoder", min=1, max=16)
-    d_layers: int = _opt(3, "pix2pix: strided layers of the PatchGAN discriminator (3: 70x70 patches, 2: 34x34)",
-                         min=1, max=6)
-    norm: str = _opt("batch", "pix2pix: normalisation in the U-Net and the PatchGAN, batch or instance",
-                     choices=["batch", "instance"])
+    d_layers: int = _opt(3, "pix2pix, cyclegan: strided layers of the PatchGAN discriminator (3: 70x70 patches, "
+                         "2: 34x34)", min=1, max=6)
+    norm: str = _opt("batch", "pix2pix, cyclegan: normalisation in the generator and the PatchGAN, batch or "
+                     "instance", choices=["batch", "instance"])
+    res_blocks: int = _opt(9, "cyclegan: residual blocks of the ResNet generator (the paper: 6 up to 128 px, 9 at "
+                           "256)", min=1, max=32)
     likelihood: str = _opt("bernoulli", "ae/vae decoder p(x|z): bernoulli (pixels as probabilities; binary "
                            "cross-entropy) or gaussian (mean in [-1, 1], one learned sigma)",
                            choices=["bernoulli", "gaussian"])

@@ -47,7 +47,7 @@ class Dataset:
     def spec(self) -> DataSpec:
         condition = self.extra.get("input")
         return DataSpec(self.sample_shape, self.is_image, self.n_classes,
-                        None if condition is None else tuple(condition.shape[1:]))
+                        None if condition is None else tuple(condition.shape[1:]), bool(self.info.get("unpaired")))
 
     def __len__(self) -> int:
         return len(self.x)
@@ -57,9 +57,11 @@ class Dataset:
 class DataSpec:
     """What a method needs to know of its data to build networks: the shape of one sample,
     whether samples are images, the number of classes (None without labels), and for paired data
-    the shape of one input image (what a translation network reads; None otherwise)."""
+    the shape of one input image (what a translation network reads; None otherwise); unpaired:
+    the inputs (domain A) and samples (domain B) are two collections, not pairs (CycleGAN)."""
 
     sample_shape: tuple[int, ...]
     is_image: bool
     n_classes: int | None = None
     condition_shape: tuple[int, ...] | None = None
+    unpaired: bool = False

@@ -32,6 +32,7 @@ from ganforge.data.fetching import ALL_ROUTES, allowed_routes, debian_package, r
 from ganforge.data.folders import IMAGE_EXTENSIONS, load_image_folder, prepare_image
 from ganforge.data.paired import PAIRED_SOURCES, load_paired, load_paired_folder
 from ganforge.data.toy2d import mixture_for
+from ganforge.data.unpaired import UNPAIRED_SOURCES, canonical_name, load_unpaired, load_unpaired_folder
 from ganforge.errors import GanforgeError, did_you_mean
 
 __all__ = ["ALL_ROUTES", "IMAGE_EXTENSIONS", "Dataset", "DataSpec", "allowed_routes", "fetch", "load_dataset",
@@ -226,7 +227,7 @@ def _load_fetchable(name: str, split: str) -> Dataset:
 # The one entry point the rest of ganforge uses.
 
 SOURCES = ("mnist", "fashion-mnist", "digits", "stacked-mnist", *EMOJI_SOURCES, *ICON_SOURCES, *PAIRED_SOURCES,
-           "toy-ring", "toy-grid", "toy-mixture", "folder")
+           *UNPAIRED_SOURCES, "toy-ring", "toy-grid", "toy-mixture", "folder")
 STACKED_SIZES = {"train": 128_000, "test": 26_000}
 
 
@@ -273,7 +274,7 @@ def load_dataset(cfg, log: Callable[[str], None] = print, part: str = "train") -
 
 
 def _load_source(cfg, log: Callable[[str], None]) -> Dataset:
-    src = cfg.source
+    src = canonical_name(cfg.source)
     if src not in SOURCES:
         raise GanforgeError(f"unknown data.source '{src}'{did_you_mean(src, SOURCES)}; sources: "
                             f"{', '.join(SOURCES)}")
@@ -293,6 +294,10 @@ def _load_source(cfg, log: Callable[[str], None]) -> Dataset:
         return load_paired_folder(cfg.path, cfg.split, cfg.resolution, cfg.background, cfg.skip_unpaired, log)
     if src in PAIRED_SOURCES:
         return convert_images(load_paired(src, cfg.split, cfg.background, log), cfg.resolution, 0)
+    if src == "unpaired":
+        return load_unpaired_folder(cfg.path, cfg.split, cfg.resolution, cfg.channels, cfg.background, log)
+    if src in UNPAIRED_SOURCES:
+        return convert_images(load_unpaired(src, cfg.split, cfg.background, log), cfg.resolution, 0)
     if src in EMOJI_SOURCES or src in ICON_SOURCES:
         ds = load_colour(src, cfg.split, cfg.background, cfg.label, cfg.resolution, log)
         return convert_images(ds, cfg.resolution, cfg.channels)

@@ -12,6 +12,7 @@ from ganforge.config import METHOD_SPECS, method_spec, register_method
 from ganforge.data import DataSpec
 from ganforge.methods.autoencoder import AutoencoderMethod, VAEMethod
 from ganforge.methods.base import LRSchedule, Method, OptimizerSpec, Phase
+from ganforge.methods.cyclegan import CycleGANMethod
 from ganforge.methods.gan import ConditionalGANMethod, GANMethod, WGANGPOptions, WGANOptions
 from ganforge.methods.pix2pix import Pix2PixMethod
 from ganforge.train.ema import make_ema
@@ -19,7 +20,7 @@ from ganforge.train.ema import make_ema
 # name -> (method class, its options when they differ from the class's own)
 METHODS: dict[str, type[Method]] = {"gan": GANMethod, "wgan-gp": GANMethod, "wgan": GANMethod,
                                     "cgan": ConditionalGANMethod, "ae": AutoencoderMethod, "vae": VAEMethod,
-                                    "pix2pix": Pix2PixMethod}
+                                    "pix2pix": Pix2PixMethod, "cyclegan": CycleGANMethod}
 _OPTIONS = {"wgan-gp": WGANGPOptions, "wgan": WGANOptions}
 
 for _name, _cls in METHODS.items():

@@ -119,6 +119,9 @@ class Pix2PixMethod(Method):
         if data.condition_shape is None:
             raise GanforgeError(f"method pix2pix needs paired data (an input for every target); {cfg.data.source} "
                                 "has none: use edges2emoji, emoji-google2twitter, ... or data.source=paired")
+        if data.unpaired:
+            raise GanforgeError(f"{cfg.data.source} holds two unpaired collections, and pix2pix learns from pairs; "
+                                "train it with method.name=cyclegan (e.g. the cyclegan-emoji presets)")
         m, o = cfg.model, self.options
         c_in, c_out, side = data.condition_shape[0], data.sample_shape[0], data.sample_shape[-1]
         self.models = {"G": UNetGenerator(c_in, c_out, side, m.g_width, m.norm)}
@@ -162,9 +165,20 @@ class Pix2PixMethod(Method):
     def forward_sampler(self, net: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return net(inputs["input"])
 
-    def translate(self, inputs: torch.Tensor, device="cpu") -> torch.Tensor:
+    def input_shape(self, direction: str = "a2b") -> tuple[int, ...]:
+        """The shape of one picture G reads (pix2pix translates one way only)."""
+        if direction != "a2b":
+            raise GanforgeError("a pix2pix run translates its inputs to targets (a2b) only; CycleGAN runs go both ways")
+        return tuple(self.data.condition_shape)
+
+    def translate(self, inputs: torch.Tensor, device="cpu", direction: str = "a2b") -> torch.Tensor:
         """G(a) for inputs (N, C_in, H, W) in [-1, 1], in eval mode (dropout off), on CPU."""
+        self.input_shape(direction)
         return self.generate({"input": inputs}, device)
+
+    def reconstruct(self, translations: torch.Tensor, device="cpu", direction: str = "a2b") -> None:
+        """No way back: pix2pix has one generator."""
+        return None
 
     def preview_inputs(self, dataset, seed: int, n: int) -> tuple[dict[str, torch.Tensor], int]:
         """Eight fixed pairs of the training data (seeded), shown as input | output | target rows."""

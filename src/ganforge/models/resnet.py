@@ -1,0 +1,57 @@
+"""CycleGAN's generator (Zhu et al. 2017, after Johnson et al. 2016): a ResNet that keeps the
+picture's size. With w = model.g_width and n = model.res_blocks (6 for 128 px and below in the
+paper, 9 for 256 px):
+
+    x (B, C_in, H, W) -ReflPad 3, Conv 7x7, Norm, ReLU-> (B, w, H, W)
+      -Conv 3x3/2, Norm, ReLU-> (B, 2w, H/2) -Conv 3x3/2, Norm, ReLU-> (B, 4w, H/4)
+      -> n residual blocks at (B, 4w, H/4, W/4): y = x + [ReflPad 1, Conv 3x3, Norm, ReLU,
+         ReflPad 1, Conv 3x3, Norm](x)
+      -ConvT 3x3/2, Norm, ReLU-> (B, 2w, H/2) -ConvT 3x3/2, Norm, ReLU-> (B, w, H, W)
+      -ReflPad 3, Conv 7x7, tanh-> (B, C_out, H, W)
+
+Reflection padding keeps the border free of the dark frame zero padding would draw. Any H and W
+divisible by 4 work (the network is fully convolutional).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ganforge.models.dcgan import dcgan_init
+from ganforge.models.layers import norm2d
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int, norm: str, bias: bool):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=bias), norm2d(norm, channels), nn.ReLU(),
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=bias), norm2d(norm, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ResnetGenerator(nn.Module):
+    def __init__(self, in_channels: int, out_channels: int, width: int = 64, blocks: int = 9,
+                 norm: str = "instance"):
+        super().__init__()
+        bias = norm != "batch"  # a batch norm's shift makes a conv bias redundant
+        layers = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, width, 7, bias=bias), norm2d(norm, width), nn.ReLU()]
+        c = width
+        for _ in range(2):  # downsample twice
+            layers += [nn.Conv2d(c, 2 * c, 3, 2, 1, bias=bias), norm2d(norm, 2 * c), nn.ReLU()]
+            c *= 2
+        layers += [ResidualBlock(c, norm, bias) for _ in range(blocks)]
+        for _ in range(2):  # upsample twice
+            layers += [nn.ConvTranspose2d(c, c // 2, 3, 2, 1, output_padding=1, bias=bias), norm2d(norm, c // 2),
+                       nn.ReLU()]
+            c //= 2
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(c, out_channels, 7), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        dcgan_init(self)  # N(0, 0.02) convs, as the reference implementation initialises
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)

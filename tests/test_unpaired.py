@@ -1,0 +1,159 @@
+"""Unpaired translation (CycleGAN): the two-domain data, the history pool by hand, the networks
+against the reference implementation's sizes, and a tiny run through evaluate, translate and the
+report."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ganforge.config import DataConfig
+from ganforge.data import load_dataset
+from ganforge.errors import GanforgeError
+from ganforge.methods.cyclegan import ImagePool
+from ganforge.models.resnet import ResnetGenerator
+from ganforge.models.unet import PatchDiscriminator
+
+
+def quiet(*_):
+    pass
+
+
+def test_networks_have_the_reference_implementations_sizes():
+    # The reference CycleGAN prints 11.378 M parameters for its ResNet-9 generator (ngf 64) and
+    # 2.765 M for the 70x70 PatchGAN (ndf 64, 3 layers), both with instance norm.
+    G = ResnetGenerator(3, 3, width=64, blocks=9, norm="instance")
+    D = PatchDiscriminator(3, width=64, layers=3, norm="instance")
+    assert sum(p.numel() for p in G.parameters()) == 11_378_179
+    assert sum(p.numel() for p in D.parameters()) == 2_764_737
+    small = ResnetGenerator(1, 3, width=8, blocks=2)
+    x = torch.randn(2, 1, 32, 48)  # fully convolutional: any sides divisible by 4
+    y = small(x)
+    assert y.shape == (2, 3, 32, 48) and y.abs().max() <= 1
+
+
+def test_image_pool_by_hand():
+    pool = ImagePool(3)
+    first = torch.arange(2.0).view(2, 1, 1, 1)
+    assert torch.equal(pool.query(first), first) and pool.images.flatten().tolist() == [0.0, 1.0]
+    torch.manual_seed(0)
+    second = torch.tensor([2.0, 3.0, 4.0]).view(3, 1, 1, 1)
+    out = pool.query(second)
+    # 2 fills the last slot and comes back as it is; 3 and 4 each come back, or swap with a stored fake
+    assert out[0].item() == 2.0 and len(pool.images) == 3
+    # Nothing lost or duplicated: 2 is shown and kept; 3 and 4 are each shown, or kept while an older one is shown.
+    after = sorted(out.flatten().tolist() + pool.images.flatten().tolist())
+    assert after == [0.0, 1.0, 2.0, 2.0, 3.0, 4.0]
+    # Once full, about half of the fakes shown are older ones (seeded: 1,000 single fakes).
+    big = ImagePool(50)
+    shown = [big.query(torch.full((1, 1, 1, 1), float(i))).item() for i in range(1050)]
+    older = sum(v != i for i, v in enumerate(shown[50:], start=50))
+    assert shown[:50] == list(range(50)) and 450 < older < 550
+    assert torch.equal(ImagePool(0).query(second), second)  # pool_size 0: no history
+
+
+def test_emoji_task_trains_on_disjoint_emoji_and_tests_on_true_pairs():
+    from ganforge.data.colour_sets import source_meta
+    from ganforge.data.unpaired import base_of
+
+    train = load_dataset(DataConfig(source="emoji-google-twitter"), log=quiet)
+    keys = source_meta("emoji-google")["codes"]
+    n = train.info["domains"]
+    assert train.info["unpaired"] and 1000 < n["A"] < 2500 and 1000 < n["B"] < 2500
+    assert len(train) == max(n["A"], n["B"]) and train.spec.unpaired
+    same = load_dataset(DataConfig(source="emoji-google<->twitter"), log=quiet)  # the issue's spelling
+    assert torch.equal(same.x, train.x)
+    # No emoji (by base, skin tones included) is drawn in both domains.
+    bases_a = {base_of(keys[int(c)]) for c in train.extra["input_code"][:n["A"]]}
+    bases_b = {base_of(keys[int(c)]) for c in train.extra["code"][:n["B"]]}
+    assert len(set(train.extra["input_code"].tolist())) == n["A"] and len(set(train.extra["code"].tolist())) == n["B"]
+    assert bases_a and bases_b and not bases_a & bases_b
+    test = load_dataset(DataConfig(source="emoji-google-twitter", split="test"), log=quiet)
+    pairs = load_dataset(DataConfig(source="emoji-google2twitter", split="test"), log=quiet)
+    assert test.info["paired_test"] and torch.equal(test.x, pairs.x) and torch.equal(test.extra["input"],
+                                                                                     pairs.extra["input"])
+
+
+def _pictures(folder, count, colour, size=16):
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    for i in range(count):
+        Image.fromarray(np.full((size, size, 3), colour, np.uint8)).save(folder / f"{i}.png")
+
+
+def test_users_unpaired_folders_in_cyclegans_layout(tmp_path):
+    _pictures(tmp_path / "trainA", 3, 0)
+    _pictures(tmp_path / "trainB", 5, 255)
+    ds = load_dataset(DataConfig(source="unpaired", path=str(tmp_path)), log=quiet)
+    assert len(ds) == 5 and ds.info["domains"] == {"A": 3, "B": 5}
+    assert int(ds.extra["input"].max()) == 0 and int(ds.x.min()) == 255 and ds.spec.condition_shape == (3, 16, 16)
+    with pytest.raises(GanforgeError, match="has no testA/ and testB/"):
+        load_dataset(DataConfig(source="unpaired", path=str(tmp_path), split="test"), log=quiet)
+    _pictures(tmp_path / "other" / "A", 2, 0, size=16)
+    _pictures(tmp_path / "other" / "B", 2, 0, size=32)
+    with pytest.raises(GanforgeError, match="domain A's pictures are 16 px and domain B's 32 px; set data.resolution"):
+        load_dataset(DataConfig(source="unpaired", path=str(tmp_path / "other")), log=quiet)
+    assert load_dataset(DataConfig(source="unpaired", path=str(tmp_path / "other"), resolution=32), log=quiet).x.shape \
+        == (2, 3, 32, 32)
+
+
+def test_pix2pix_refuses_unpaired_data():
+    import ganforge
+    from ganforge.config import load_config
+
+    cfg = load_config("pix2pix-google2twitter", ["data.source=emoji-google-twitter", "data.resolution=16",
+                                                 "train.steps=1"])
+    with pytest.raises(GanforgeError, match="two unpaired collections, and pix2pix learns from pairs.*cyclegan"):
+        ganforge.train(cfg, None, progress=False, log=quiet)
+
+
+@pytest.fixture(scope="module")
+def tiny_cyclegan(tmp_path_factory):
+    import ganforge
+    from ganforge.config import load_config
+
+    cfg = load_config("cyclegan-emoji-32", ["data.resolution=16", "train.steps=4", "train.batch_size=4",
+                                            "model.g_width=4", "model.d_width=4", "model.res_blocks=1",
+                                            "model.d_layers=1", "train.sample_every=2"])
+    return ganforge.train(cfg, tmp_path_factory.mktemp("cg") / "run", progress=False, log=quiet)
+
+
+def test_cyclegan_is_evaluated_both_ways_against_true_pairs_and_identity(tiny_cyclegan):
+    from PIL import Image
+
+    import ganforge
+    from ganforge.report.html import write_report
+
+    card = ganforge.evaluate(tiny_cyclegan, n=30, log=quiet)
+    m = card["metrics"]
+    assert set(m) == {"a2b", "b2a"}
+    for d in m.values():
+        assert set(d) == {"translation", "identity", "cycle", "fid", "fid_identity"}
+        assert d["translation"]["l1"]["n"] == 30 and 0 < d["cycle"]["l1"]["mean"] < 2
+        assert d["fid"]["value"] > 0 and d["fid_identity"]["value"] > 0
+    # The identity is the same pictures both ways: its paired scores are symmetric.
+    assert m["a2b"]["identity"]["l1"]["mean"] == pytest.approx(m["b2a"]["identity"]["l1"]["mean"])
+    assert card["examples"]["columns"] == 4  # input | translation | reconstruction | target
+    picture = tiny_cyclegan / "eval" / card["examples"]["path"]
+    assert Image.open(picture).size == (4 * (4 * 18 + 2), 4 * (8 * 18 + 2))  # 16 px shown 4x, 2 px gaps
+    page = write_report(tiny_cyclegan).read_text()
+    assert "G_BA(G_AB(A))" in page and "id='translations'" in page
+
+
+def test_translate_both_directions_with_reconstruction(tiny_cyclegan, tmp_path, capsys):
+    from PIL import Image
+
+    from ganforge.cli import main
+
+    out = tmp_path / "b2a.png"
+    assert main(["translate", str(tiny_cyclegan), "--test", "3", "--direction", "b2a", "-o", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["columns"] == ["input", "output", "reconstruction", "target"] and result["direction"] == "b2a"
+    picture = tmp_path / "x.png"
+    Image.fromarray(np.full((20, 24, 3), 200, np.uint8)).save(picture)  # sides multiples of 4: read as it is
+    assert main(["translate", str(tiny_cyclegan), str(picture), "-o", str(tmp_path / "rows.png"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["columns"] == ["input", "output", "reconstruction"]
+    assert main(["sample", str(tiny_cyclegan)]) == 1
+    assert "translates images rather than sampling them" in capsys.readouterr().err
