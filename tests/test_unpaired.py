@@ -130,7 +130,8 @@ def test_cyclegan_is_evaluated_both_ways_against_true_pairs_and_identity(tiny_cy
     m = card["metrics"]
     assert set(m) == {"a2b", "b2a"}
     for d in m.values():
-        assert set(d) == {"translation", "identity", "cycle", "fid", "fid_identity"}
+        assert set(d) == {"translation", "identity", "cycle", "fid", "fid_identity", "spread"}
+        assert 0 <= d["spread"] < 5
         assert d["translation"]["l1"]["n"] == 30 and 0 < d["cycle"]["l1"]["mean"] < 2
         assert d["fid"]["value"] > 0 and d["fid_identity"]["value"] > 0
     # The identity is the same pictures both ways: its paired scores are symmetric.

@@ -346,10 +346,14 @@ def evaluate_translation(run, n: int | None = None, ref_split: str = "test", see
             real = other.float() / 127.5 - 1
         if real.shape[1] == 3:
             fx = fx or load_extractor(extractor or "emoji-convnet", log=log)
-            real_stats = dist.gaussian_stats(fx.run(_fit_to(real, fx))[0])
-            fake_feats = fx.run(_fit_to(outputs, fx))[0]
+            real_feats, fake_feats = fx.run(_fit_to(real, fx))[0], fx.run(_fit_to(outputs, fx))[0]
+            real_stats = dist.gaussian_stats(real_feats)
             m["fid"] = {**dist.fid_with_interval(real_stats, fake_feats, seed=seed), "n_real": len(real),
                         "n_fake": len(fake_feats)}
+            if back is not None:  # collapse shows as translations that look alike whatever the input
+                from ganforge.health.signals import mean_pairwise_distance
+
+                m["spread"] = float(mean_pairwise_distance(fake_feats) / mean_pairwise_distance(real_feats))
             if back is not None and inputs.shape[1] == 3:  # no translation at all, in the same features
                 m["fid_identity"] = {**dist.fid_with_interval(real_stats, fx.run(_fit_to(inputs, fx))[0], seed=seed),
                                      "n_real": len(real), "n_fake": len(inputs)}
@@ -372,7 +376,8 @@ def evaluate_translation(run, n: int | None = None, ref_split: str = "test", see
                 "FID of the outputs against the real pictures of the target domain")
     if len(directions) == 2:
         protocol += ("; fid_identity: the untranslated inputs against the same pictures; cycle: mean |G_BA(G_AB(a)) "
-                     "- a| (a2b) or |G_AB(G_BA(b)) - b| (b2a)")
+                     "- a| (a2b) or |G_AB(G_BA(b)) - b| (b2a); spread: mean pairwise feature distance of the "
+                     "translations over that of the real targets (near 0: one output whatever the input)")
     return {"run": str(run.run_dir), "step": run.step, "checkpoint": run.checkpoint.name,
             "examples": {"pairs": shown_pairs, "columns": n_columns}, "example_rows": example_rows,
             "kimg": run.state["images_seen"] / 1000, "extractor": extractor_record(fx) if fx else None,

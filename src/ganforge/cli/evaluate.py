@@ -94,6 +94,8 @@ def format_translation_metrics(m: dict) -> str:
         if key in m:
             f = m[key]
             lines.append(f"  {what:<36} {f['value']:.2f} (95% CI {f['ci_low']:.2f} - {f['ci_high']:.2f})")
+    if "spread" in m:
+        lines.append(f"  spread of translations / real targets {m['spread']:.3f} (features; near 0: collapse)")
     if "cycle" in m:
         lines.append(f"  cycle reconstruction L1 {m['cycle']['l1']['mean']:.4f}")
     return "\n".join(lines)

@@ -86,7 +86,7 @@ class SampleProbe:
         pick = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(12345))[:n]
         real = dataset.x[pick].cpu()
         real = real.float() / 127.5 - 1 if real.dtype == torch.uint8 else real.float()  # images: [-1, 1]
-        self.real_spread = float(_mean_pairwise_distance(self._features(real)[0]))
+        self.real_spread = float(mean_pairwise_distance(self._features(real)[0]))
 
     def _features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.extractor is not None:
@@ -100,7 +100,7 @@ class SampleProbe:
         if not torch.isfinite(fake).all():
             return {"health/diversity": float("nan")}
         feats, probs = self._features(fake)
-        out = {"health/diversity": round(float(_mean_pairwise_distance(feats)) / max(self.real_spread, 1e-12), 4)}
+        out = {"health/diversity": round(float(mean_pairwise_distance(feats)) / max(self.real_spread, 1e-12), 4)}
         if probs is not None:
             hist = torch.bincount(probs.argmax(1), minlength=probs.shape[1])
             out["health/classes_seen"] = int((hist > 0).sum())
@@ -114,7 +114,7 @@ class SampleProbe:
         return out
 
 
-def _mean_pairwise_distance(x: torch.Tensor) -> torch.Tensor:
+def mean_pairwise_distance(x: torch.Tensor) -> torch.Tensor:
     """Mean Euclidean distance over all pairs i != j of the rows of x (N, D)."""
     d = torch.cdist(x.double(), x.double())
     n = len(x)
