@@ -1,11 +1,14 @@
-"""Training throughput of a preset (default dcgan-mnist): img/s and achieved GFLOP/s per setting.
+"""Training throughput of a preset (default dcgan-mnist): img/s, achieved GFLOP/s and peak memory
+per setting.
 
     python bench/throughput.py [--preset dcgan-mnist] [--steps 120] [--device auto]
 
-Each setting runs the real training loop (ganforge.train) for --steps steps; the first
---warmup steps are excluded from the timing. FLOPs per step are counted from the models with
-torch's FlopCounterMode over one full iteration (k discriminator steps + one generator step,
-forward and backward), so GFLOP/s = FLOPs per step x steps per second.
+Each setting runs the real training loop (ganforge.train) for --steps steps in a process of its
+own, so its peak memory is its own (the process's peak resident set on CPU; on CUDA also the
+peak of torch's allocator); the first --warmup steps are excluded from the timing. FLOPs per
+step are counted from the models with torch's FlopCounterMode over one full iteration (every
+phase, forward and backward), so GFLOP/s = FLOPs per step x steps per second. An "image" is one
+training sample (a pair for pix2pix, one picture of each domain for CycleGAN).
 """
 
 from __future__ import annotations
@@ -48,14 +51,19 @@ def flops_per_step(cfg) -> tuple[float, list[str]]:
     if spec.condition_shape:
         tensors["input"] = torch.zeros(cfg.train.batch_size, *spec.condition_shape)
     batch = Batch(tensors)
-    total, uncounted = 0.0, []
+    optimizers = method.optimizers()
+    total, uncounted, carry = 0.0, [], {}
     for phase in method.phases():
+        owned = optimizers[phase.trains].networks or (phase.trains,)
         for name, module in method.models.items():
-            module.requires_grad_(name == phase.trains)
+            module.requires_grad_(name in owned)
         counter = FlopCounterMode(display=False)
         try:
             with counter:
-                phase.loss(method.models, batch, {})["loss"].backward()
+                out = phase.loss(method.models, batch, carry)
+                for key in phase.hands_on:  # what later phases read (e.g. the generators' fakes)
+                    carry[key] = out.pop(key)
+                out["loss"].backward()
         except RuntimeError:
             uncounted.append(phase.name)
             continue
@@ -63,43 +71,64 @@ def flops_per_step(cfg) -> tuple[float, list[str]]:
     return total, uncounted
 
 
+def measure(preset: str, label: str, steps: int, warmup: int, device: str) -> dict:
+    """One setting, trained in this process: its timing, FLOPs and peak memory."""
+    import resource
+
+    cfg = load_config(preset, SETTINGS[label] + [
+        f"train.steps={steps}", f"train.log_every={warmup}", "train.sample_every=0",
+        "train.checkpoint_every=0", f"train.device={device}"])
+    with tempfile.TemporaryDirectory() as tmp:
+        run = ganforge.train(cfg, Path(tmp) / "run", progress=False, log=lambda *_: None)
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    timed = rows[1:]  # drop the warm-up interval
+    seconds = timed[-1]["time_s"] - rows[0]["time_s"]
+    n_steps = timed[-1]["step"] - rows[0]["step"]
+    images = (timed[-1]["kimg"] - rows[0]["kimg"]) * 1000
+    peak = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # Linux: KiB
+    if torch.cuda.is_available() and str(select_device(device)).startswith("cuda"):
+        peak["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    flops, uncounted = flops_per_step(cfg)
+    return {"setting": label, "img_per_s": images / seconds, "steps_per_s": n_steps / seconds,
+            "gflop_per_step": flops / 1e9, "gflop_per_s": flops * n_steps / seconds / 1e9,
+            "uncounted_phases": uncounted, "batch_size": cfg.train.batch_size, **peak}
+
+
 def main() -> int:
+    import subprocess
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="dcgan-mnist")
     ap.add_argument("--steps", type=int, default=120)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--setting", choices=list(SETTINGS), help="measure only this setting, in this process")
     args = ap.parse_args()
 
     device = select_device(args.device)
+    if args.setting:
+        print(json.dumps(measure(args.preset, args.setting, args.steps, args.warmup, args.device)))
+        return 0
     results = []
-    for label, overrides in SETTINGS.items():
-        cfg = load_config(args.preset, overrides + [
-            f"train.steps={args.steps}", f"train.log_every={args.warmup}", "train.sample_every=0",
-            "train.checkpoint_every=0", f"train.device={args.device}"])
-        with tempfile.TemporaryDirectory() as tmp:
-            run = ganforge.train(cfg, Path(tmp) / "run", progress=False, log=lambda *_: None)
-            rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-        timed = rows[1:]  # drop the warm-up interval
-        seconds = timed[-1]["time_s"] - rows[0]["time_s"]
-        steps = timed[-1]["step"] - rows[0]["step"]
-        images = (timed[-1]["kimg"] - rows[0]["kimg"]) * 1000
-        flops, uncounted = flops_per_step(cfg)
-        results.append({"setting": label, "img_per_s": images / seconds, "steps_per_s": steps / seconds,
-                        "gflop_per_step": flops / 1e9, "gflop_per_s": flops * steps / seconds / 1e9,
-                        "uncounted_phases": uncounted})
+    for label in SETTINGS:  # each in a fresh process: its own peak memory, no state carried over
+        done = subprocess.run([sys.executable, __file__, "--preset", args.preset, "--steps", str(args.steps),
+                               "--warmup", str(args.warmup), "--device", args.device, "--setting", label],
+                              capture_output=True, text=True, check=True)
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    batch_size = results[0]["batch_size"]
 
     if args.json:
         print(json.dumps({"preset": args.preset, "device": str(device), "threads": torch.get_num_threads(),
-                          "batch_size": cfg.train.batch_size, "results": results}))
+                          "batch_size": batch_size, "results": results}))
         return 0
-    print(f"preset {args.preset}, batch {cfg.train.batch_size}, device {device}, "
+    print(f"preset {args.preset}, batch {batch_size}, device {device}, "
           f"{torch.get_num_threads()} threads, torch {torch.__version__}")
-    print(f"{'setting':<24}{'img/s':>10}{'steps/s':>10}{'GFLOP/step':>12}{'GFLOP/s':>10}")
+    print(f"{'setting':<24}{'img/s':>10}{'steps/s':>10}{'GFLOP/step':>12}{'GFLOP/s':>10}{'peak MB':>10}")
     for r in results:
         print(f"{r['setting']:<24}{r['img_per_s']:>10.0f}{r['steps_per_s']:>10.2f}"
-              f"{r['gflop_per_step']:>12.2f}{r['gflop_per_s']:>10.1f}")
+              f"{r['gflop_per_step']:>12.2f}{r['gflop_per_s']:>10.1f}"
+              f"{r.get('peak_cuda_mb', r['peak_rss_mb']):>10.0f}")
     if results[0]["uncounted_phases"]:
         print(f"(phases {', '.join(results[0]['uncounted_phases'])} not counted: GFLOP/s is a lower bound)")
     return 0
