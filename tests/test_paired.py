@@ -95,7 +95,7 @@ def test_pix2pix_run_is_evaluated_on_held_out_pairs(tiny_pix2pix):
     assert len(pairs) == 8 and pairs == sorted(set(pairs))  # evenly spaced among the 40 scored
     page = write_report(tiny_pix2pix).read_text()
     assert "id='translations'" in page and "in three rows: the inputs, G&#x27;s translations" in page
-    assert "translation: l1 " in page and "(40 held-out pairs)" in page
+    assert "translation: [l1 " in page and "(40 held-out pairs)" in page
     m = card["metrics"]
     assert card["reference"] == {"dataset": "edges2emoji", "split": "test", "n": 40}
     assert set(m) == {"translation", "fid"}  # edges (1 channel) -> emoji (3): no identity baseline

@@ -158,3 +158,22 @@ def test_translate_both_directions_with_reconstruction(tiny_cyclegan, tmp_path, 
     assert json.loads(capsys.readouterr().out)["columns"] == ["input", "output", "reconstruction"]
     assert main(["sample", str(tiny_cyclegan)]) == 1
     assert "translates images rather than sampling them" in capsys.readouterr().err
+
+
+def test_cyclegan_on_users_folders_is_scored_without_pairs(tmp_path):
+    import ganforge
+    from ganforge.config import load_config
+
+    for split, count in (("train", 6), ("test", 3)):
+        _pictures(tmp_path / "data" / f"{split}A", count, 40)
+        _pictures(tmp_path / "data" / f"{split}B", count + 1, 220)
+    cfg = load_config("cyclegan-emoji-32", ["data.source=unpaired", f"data.path={tmp_path / 'data'}",
+                                            "data.resolution=16", "train.steps=2", "train.batch_size=2",
+                                            "model.g_width=4", "model.d_width=4", "model.res_blocks=1",
+                                            "model.d_layers=1", "train.sample_every=0"])
+    run = ganforge.train(cfg, tmp_path / "run", progress=False, log=quiet)
+    card = ganforge.evaluate(run, log=quiet)
+    a2b, b2a = card["metrics"]["a2b"], card["metrics"]["b2a"]
+    assert "translation" not in a2b and {"fid", "fid_identity", "spread", "cycle"} <= set(a2b)  # no true pairs
+    assert a2b["fid"]["n_real"] == 4 and b2a["fid"]["n_real"] == 3  # the other domain's test pictures
+    assert card["reference"]["n"] == 3 and card["reference"]["n_b2a"] == 4

@@ -234,17 +234,24 @@ def _evaluation_section(run_dir: Path, summary: dict) -> list[str]:
     return parts
 
 
-def _flatten_metrics(metrics: dict) -> str:
+def _flatten_metrics(metrics: dict, depth: int = 0) -> str:
+    """One line of a card's metrics: numbers, per-image means as "mean ± se", an FID (or any
+    interval) by its value; nested groups (a translation direction) in brackets."""
     bits = []
     for name, value in metrics.items():
-        if isinstance(value, dict):
-            inner = {k: f"{v:.4g}" for k, v in value.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-            inner.update({k: f"{v['mean']:.4g} ± {v['se']:.2g}" for k, v in value.items()  # per-image means
-                          if isinstance(v, dict) and "mean" in v and "se" in v})
-            bits.append(f"{name}: " + ", ".join(f"{k} {v}" for k, v in list(inner.items())[:4]))
-        elif isinstance(value, (int, float)):
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, (int, float)):
             bits.append(f"{name} {value:.4g}")
-    return "; ".join(bits)
+        elif isinstance(value, dict) and "mean" in value and "se" in value:
+            bits.append(f"{name} {value['mean']:.4g} ± {value['se']:.2g}")
+        elif isinstance(value, dict) and "value" in value:
+            bits.append(f"{name} {value['value']:.4g}")
+        elif isinstance(value, dict) and depth < 2:
+            inner = _flatten_metrics(value, depth + 1)
+            if inner:
+                bits.append(f"{name}: {inner}")
+    return "; ".join(bits) if depth == 0 else "[" + ", ".join(bits) + "]"
 
 
 def _figure(png: bytes, alt: str, element_id: str, caption: str) -> str:
