@@ -27,10 +27,12 @@ def test_networks_have_the_reference_implementations_sizes():
     D = PatchDiscriminator(3, width=64, layers=3, norm="instance")
     assert sum(p.numel() for p in G.parameters()) == 11_378_179
     assert sum(p.numel() for p in D.parameters()) == 2_764_737
-    small = ResnetGenerator(1, 3, width=8, blocks=2)
-    x = torch.randn(2, 1, 32, 48)  # fully convolutional: any sides divisible by 4
-    y = small(x)
-    assert y.shape == (2, 3, 32, 48) and y.abs().max() <= 1
+    resized = ResnetGenerator(3, 3, width=64, blocks=9, norm="instance", upsample="resize")
+    assert sum(p.numel() for p in resized.parameters()) == 11_378_179  # the same taps, placed without overlap
+    for upsample in ("transpose", "resize"):
+        small = ResnetGenerator(1, 3, width=8, blocks=2, upsample=upsample)
+        y = small(torch.randn(2, 1, 32, 48))  # fully convolutional: any sides divisible by 4
+        assert y.shape == (2, 3, 32, 48) and y.abs().max() <= 1
 
 
 def test_image_pool_by_hand():

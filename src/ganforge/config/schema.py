@@ -69,6 +69,9 @@ class ModelConfig:
                          "2: 34x34)", min=1, max=6)
     norm: str = _opt("batch", "pix2pix, cyclegan: normalisation in the generator and the PatchGAN, batch or "
                      "instance", choices=["batch", "instance"])
+    upsample: str = _opt("transpose", "cyclegan: generator upsampling, transpose (the paper's strided transposed "
+                         "conv) or resize (nearest x2 then a 3x3 conv, no checkerboard)",
+                         choices=["transpose", "resize"])
     res_blocks: int = _opt(9, "cyclegan: residual blocks of the ResNet generator (the paper: 6 up to 128 px, 9 at "
                            "256)", min=1, max=32)
     likelihood: str = _opt("bernoulli", "ae/vae decoder p(x|z): bernoulli (pixels as probabilities; binary "

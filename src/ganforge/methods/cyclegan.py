@@ -37,7 +37,7 @@ from ganforge.methods.base import Carry, Method, OptimizerSpec, Phase
 from ganforge.models.resnet import ResnetGenerator
 from ganforge.models.unet import PatchDiscriminator
 
-CYCLEGAN_MODEL_KEYS = ("g_width", "d_width", "d_layers", "norm", "res_blocks")
+CYCLEGAN_MODEL_KEYS = ("g_width", "d_width", "d_layers", "norm", "res_blocks", "upsample")
 DIRECTIONS = {"a2b": ("G_AB", "G_BA"), "b2a": ("G_BA", "G_AB")}  # direction -> (translator, its way back)
 
 
@@ -158,8 +158,8 @@ class CycleGANMethod(Method):
         if data.sample_shape[-1] % 4 or data.sample_shape[-2] % 4:
             raise GanforgeError(f"the CycleGAN generator halves the picture twice, so its side must be a multiple "
                                 f"of 4, not {data.sample_shape[-1]}; set data.resolution (e.g. 32 or 64)")
-        self.models = {"G_AB": ResnetGenerator(c_a, c_b, m.g_width, m.res_blocks, m.norm),
-                       "G_BA": ResnetGenerator(c_b, c_a, m.g_width, m.res_blocks, m.norm),
+        self.models = {"G_AB": ResnetGenerator(c_a, c_b, m.g_width, m.res_blocks, m.norm, m.upsample),
+                       "G_BA": ResnetGenerator(c_b, c_a, m.g_width, m.res_blocks, m.norm, m.upsample),
                        "D_A": PatchDiscriminator(c_a, m.d_width, m.d_layers, m.norm),
                        "D_B": PatchDiscriminator(c_b, m.d_width, m.d_layers, m.norm)}
         self.identity = c_a == c_b  # G_AB(b) must read a B picture as if it were an A picture

@@ -10,7 +10,9 @@ paper, 9 for 256 px):
       -ReflPad 3, Conv 7x7, tanh-> (B, C_out, H, W)
 
 Reflection padding keeps the border free of the dark frame zero padding would draw. Any H and W
-divisible by 4 work (the network is fully convolutional).
+divisible by 4 work (the network is fully convolutional). ``upsample="resize"`` replaces each
+ConvT 3x3/2 by nearest-neighbour x2 and a 3x3 conv (same parameter count), which cannot draw the
+checkerboard a strided transposed convolution's uneven overlap does (Odena et al. 2016).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class ResidualBlock(nn.Module):
 
 class ResnetGenerator(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, width: int = 64, blocks: int = 9,
-                 norm: str = "instance"):
+                 norm: str = "instance", upsample: str = "transpose"):
         super().__init__()
         bias = norm != "batch"  # a batch norm's shift makes a conv bias redundant
         layers = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, width, 7, bias=bias), norm2d(norm, width), nn.ReLU()]
@@ -45,8 +47,12 @@ class ResnetGenerator(nn.Module):
             c *= 2
         layers += [ResidualBlock(c, norm, bias) for _ in range(blocks)]
         for _ in range(2):  # upsample twice
-            layers += [nn.ConvTranspose2d(c, c // 2, 3, 2, 1, output_padding=1, bias=bias), norm2d(norm, c // 2),
-                       nn.ReLU()]
+            if upsample == "resize":  # nearest x2 then a 3x3 conv: every output pixel gets the same kernel taps
+                layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1),
+                           nn.Conv2d(c, c // 2, 3, bias=bias)]
+            else:  # the paper's strided transposed conv (uneven kernel overlap: checkerboard-prone)
+                layers.append(nn.ConvTranspose2d(c, c // 2, 3, 2, 1, output_padding=1, bias=bias))
+            layers += [norm2d(norm, c // 2), nn.ReLU()]
             c //= 2
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(c, out_channels, 7), nn.Tanh()]
         self.net = nn.Sequential(*layers)
