@@ -5,10 +5,11 @@ per setting.
 
 Each setting runs the real training loop (ganforge.train) for --steps steps in a process of its
 own, so its peak memory is its own (the process's peak resident set on CPU, the data set held in
-memory included, so it moves little between settings; on CUDA the peak of torch's allocator); the first --warmup steps are excluded from the timing. FLOPs per
-step are counted from the models with torch's FlopCounterMode over one full iteration (every
-phase, forward and backward), so GFLOP/s = FLOPs per step x steps per second. An "image" is one
-training sample (a pair for pix2pix, one picture of each domain for CycleGAN).
+memory included, so it moves little between settings; on CUDA the peak of torch's allocator);
+the first --warmup steps are excluded from the timing. FLOPs per step are counted from the models
+with torch's FlopCounterMode over one full iteration (every phase, forward and backward), so
+GFLOP/s = FLOPs per step x steps per second. An "image" is one training sample (a pair for
+pix2pix, one picture of each domain for CycleGAN).
 """
 
 from __future__ import annotations

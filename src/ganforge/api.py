@@ -183,8 +183,8 @@ def evaluate(run_dir: str | Path, n: int | None = None, seed: int = 0, metrics=N
 
     run = load_run(run_dir, step=step)
     if run.info.get("condition_shape"):
-        from ganforge.evaluation import evaluate_translation
         from ganforge.report.images import save_grid
+        from ganforge.translation import evaluate_translation
 
         card = evaluate_translation(run, n, ref_split, seed, extractor, log)
         picture = run.run_dir / "eval" / f"translations_step_{run.step:09d}.png"

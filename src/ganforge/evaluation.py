@@ -48,7 +48,7 @@ def reference_features(extractor, dataset: str, split: str, log=print,
         except Exception:
             path.unlink(missing_ok=True)  # unreadable: compute again below
     ds = load_dataset(DataConfig(source=dataset, split=split, resolution=resolution), log)
-    feats, probs = extractor.run(_fit_to(ds.x.float() / 127.5 - 1, extractor))
+    feats, probs = extractor.run(fit_to(ds.x.float() / 127.5 - 1, extractor))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     save_file({"features": feats.contiguous(), "probs": probs.contiguous()}, str(tmp))
@@ -56,7 +56,8 @@ def reference_features(extractor, dataset: str, split: str, log=print,
     return feats, probs
 
 
-def _fit_to(images: torch.Tensor, extractor) -> torch.Tensor:
+def fit_to(images: torch.Tensor, extractor) -> torch.Tensor:
+    """Images (N, C, H, W) in [-1, 1] as the extractor reads them (see :func:`resize_for`)."""
     shape = extractor.spec.input_shape
     return images if shape is None or tuple(images.shape[1:]) == shape else resize_for(images, shape)
 
@@ -144,7 +145,7 @@ def evaluate_images(run, metrics=DEFAULT_IMAGE_METRICS, n: int = 10000, ref_spli
         from ganforge.data import load_dataset
 
         real = load_dataset(run.config.data, log=lambda *_: None)
-        real_feats, real_probs = fx.run(_fit_to(real.x.float() / 127.5 - 1, fx))
+        real_feats, real_probs = fx.run(fit_to(real.x.float() / 127.5 - 1, fx))
         reference = {"dataset": f"folder {run.config.data.path}", "split": "the training images", "n": len(real)}
     else:
         resolution = run.config.data.resolution if fx.spec.input_shape is not None else 0
@@ -249,7 +250,7 @@ def vendor_gap(name: str = "emoji-convnet", seed: int = 0, log=print) -> dict:
     sets = {}
     for vendor in EMOJI_VENDORS:
         ds = load_dataset(DataConfig(source=f"emoji-{vendor}", split="test"), log)
-        feats, _ = fx.run(_fit_to(ds.x.float() / 127.5 - 1, fx))
+        feats, _ = fx.run(fit_to(ds.x.float() / 127.5 - 1, fx))
         sets[vendor] = dict(zip(ds.extra["code"].tolist(), feats, strict=True))
     pairs = []
     for i, a in enumerate(EMOJI_VENDORS):
@@ -273,118 +274,6 @@ def vendor_gap(name: str = "emoji-convnet", seed: int = 0, log=print) -> dict:
             "protocol": "test emoji drawn by both vendors, seeded halves H1/H2; within = FID(A[H1], A[H2]), "
                         "across = FID(A[H1], B[H1]); the same with KID (unbiased at any n; FID at a few "
                         "hundred samples per side carries a large positive bias, equal on both sides)"}
-
-
-def held_out_pairs(run, direction: str = "a2b", split: str = "test"):
-    """(inputs, targets or None, dataset) of a translation run's held-out split, uint8: a paired
-    task's (input, target) pairs, read either way for a CycleGAN emoji task (whose test emoji
-    exist in both styles); a user's unpaired test folders give each domain once and no targets."""
-    import dataclasses
-
-    from ganforge.data import load_dataset
-
-    data = load_dataset(dataclasses.replace(run.config.data, split=split), log=lambda *_: None)
-    paired = not data.info.get("unpaired") or bool(data.info.get("paired_test"))
-    a, b = data.extra["input"], data.x
-    if not paired:  # two collections: each domain once, in its own count
-        n = data.info["domains"]
-        a, b = a[:n["A"]], b[:n["B"]]
-    inputs, targets = (a, b) if direction == "a2b" else (b, a)
-    return inputs, (targets if paired else None), data
-
-
-def evaluate_translation(run, n: int | None = None, ref_split: str = "test", seed: int = 0,
-                         extractor: str | None = None, log=print, examples: int = 8) -> dict:
-    """A translation run on its held-out pictures, every direction it has (pix2pix: a2b; CycleGAN:
-    a2b and b2a). Where the true counterpart is known: L1, PSNR and SSIM of the translation
-    against it (metrics/paired.py) and the same for the identity (output = input) where shapes
-    allow. For colour targets: the FID of the translations against the real target pictures, and
-    (CycleGAN) of the untranslated inputs against them. CycleGAN: the cycle error |G_BA(G_AB(a)) - a|.
-
-    pix2pix's card keeps its metrics at the top level ({"translation", "identity", "fid"}); a
-    CycleGAN card has one such dict per direction plus "fid_identity" and "cycle". The card also
-    holds ``example_rows``, a tensor (not JSON) of ``examples`` evenly spaced held-out pictures of
-    the first direction as input | output (| reconstruction) (| target) rows, and ``examples``
-    (their indices), for the caller to save as a picture."""
-    import time
-
-    from ganforge.metrics import distances as dist
-    from ganforge.metrics import paired
-    from ganforge.metrics.features import load_extractor
-
-    t0 = time.perf_counter()
-    data = run.config.data
-    directions = ("a2b", "b2a") if run.config.method.name == "cyclegan" else ("a2b",)
-    fx = None
-    metrics, example_rows, shown_pairs, sizes = {}, None, [], {}
-
-    def scores(images, targets):
-        return {name: paired.summarise(fn(images, targets))
-                for name, fn in (("l1", paired.l1), ("psnr", paired.psnr), ("ssim", paired.ssim))}
-
-    for direction in directions:
-        inputs_u8, targets_u8, dataset = held_out_pairs(run, direction, ref_split)
-        pick = torch.arange(len(inputs_u8))
-        if n is not None and n < len(inputs_u8):
-            pick = torch.randperm(len(inputs_u8), generator=torch.Generator().manual_seed(seed))[:n].sort().values
-        inputs = inputs_u8[pick].float() / 127.5 - 1
-        outputs = run.method.translate(inputs, direction=direction)
-        back = run.method.reconstruct(outputs, direction=direction)
-        targets = None if targets_u8 is None else targets_u8[pick].float() / 127.5 - 1
-        m = {}
-        if targets is not None:
-            m["translation"] = scores(outputs, targets)
-            if inputs.shape == targets.shape:
-                m["identity"] = scores(inputs, targets)
-        if back is not None:
-            m["cycle"] = {"l1": paired.summarise(paired.l1(back, inputs))}
-        # The real pictures of the target domain: the counterparts, or the other domain's test pictures.
-        if targets is not None:
-            real = targets
-        else:
-            other, _, _ = held_out_pairs(run, "b2a" if direction == "a2b" else "a2b", ref_split)
-            real = other.float() / 127.5 - 1
-        if real.shape[1] == 3:
-            fx = fx or load_extractor(extractor or "emoji-convnet", log=log)
-            real_feats, fake_feats = fx.run(_fit_to(real, fx))[0], fx.run(_fit_to(outputs, fx))[0]
-            real_stats = dist.gaussian_stats(real_feats)
-            m["fid"] = {**dist.fid_with_interval(real_stats, fake_feats, seed=seed), "n_real": len(real),
-                        "n_fake": len(fake_feats)}
-            if back is not None:  # collapse shows as translations that look alike whatever the input
-                from ganforge.health.signals import mean_pairwise_distance
-
-                m["spread"] = float(mean_pairwise_distance(fake_feats) / mean_pairwise_distance(real_feats))
-            if back is not None and inputs.shape[1] == 3:  # no translation at all, in the same features
-                m["fid_identity"] = {**dist.fid_with_interval(real_stats, fx.run(_fit_to(inputs, fx))[0], seed=seed),
-                                     "n_real": len(real), "n_fake": len(inputs)}
-        sizes[direction] = len(pick)
-        if example_rows is None:
-            shown = torch.linspace(0, len(pick) - 1, min(examples, len(pick))).round().long()
-            columns = [inputs[shown], outputs[shown]] + ([back[shown]] if back is not None else []) + (
-                [targets[shown]] if targets is not None else [])
-            c = max(col.shape[1] for col in columns)  # a grey input beside colour: repeat its channel
-            example_rows = torch.stack([col.expand(-1, c, -1, -1) for col in columns], 1).flatten(0, 1)
-            shown_pairs = [int(pick[i]) for i in shown]
-            n_columns = len(columns)
-        metrics[direction] = m
-    if directions == ("a2b",):
-        metrics = metrics["a2b"]
-    from ganforge.version import __version__
-
-    protocol = ("G in eval mode on each held-out input; L1 in [-1, 1] units, PSNR (dB) and SSIM (11x11 Gaussian "
-                "window, sigma 1.5) in [0, 1] per image against the true counterpart, mean and standard error; "
-                "FID of the outputs against the real pictures of the target domain")
-    if len(directions) == 2:
-        protocol += ("; fid_identity: the untranslated inputs against the same pictures; cycle: mean |G_BA(G_AB(a)) "
-                     "- a| (a2b) or |G_AB(G_BA(b)) - b| (b2a); spread: mean pairwise feature distance of the "
-                     "translations over that of the real targets (near 0: one output whatever the input)")
-    return {"run": str(run.run_dir), "step": run.step, "checkpoint": run.checkpoint.name,
-            "examples": {"pairs": shown_pairs, "columns": n_columns}, "example_rows": example_rows,
-            "kimg": run.state["images_seen"] / 1000, "extractor": extractor_record(fx) if fx else None,
-            "reference": {"dataset": data.source, "split": ref_split, "n": sizes[directions[0]],
-                          **({"n_b2a": sizes["b2a"]} if "b2a" in sizes else {})},
-            "protocol": protocol, "ganforge_version": __version__, "time_s": round(time.perf_counter() - t0, 2),
-            "metrics": metrics}
 
 
 class PeriodicEvaluator:

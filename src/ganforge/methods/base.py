@@ -244,3 +244,21 @@ class Method:
     def critic(self) -> tuple[nn.Module, bool] | None:
         """(network, whether its output is the logit of P(real)) for the 2-D heat map, or None."""
         return None
+
+
+class TranslationMethod(Method):
+    """A method that translates pictures (pix2pix, CycleGAN): batches carry the input picture as
+    ``batch["input"]``, the sampling network reads ``{"input": pictures}``, and there is no prior
+    to sample from. Subclasses give ``input_shape(direction)``, ``translate`` and ``reconstruct``."""
+
+    has_prior = False
+    batch_extras = ("input",)
+    #: what `ganforge translate` needs to be told besides the inputs (for the refusal to sample)
+    translate_usage = "RUN INPUT... -o OUT"
+
+    def sampling_inputs(self, n, generator=None, *, label=None, truncation=None):
+        raise GanforgeError(f"a {self.options.name} run translates images rather than sampling them; use `ganforge "
+                            f"translate {self.translate_usage}`, or `ganforge evaluate RUN` for its held-out pictures")
+
+    def forward_sampler(self, net: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return net(inputs["input"])

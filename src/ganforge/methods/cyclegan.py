@@ -26,14 +26,13 @@ import functools
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from ganforge.config import MethodOptions, _opt
 from ganforge.data import Batch
 from ganforge.errors import GanforgeError
 from ganforge.health.signals import d_accuracy
 from ganforge.losses.gan import GAMES
-from ganforge.methods.base import Carry, Method, OptimizerSpec, Phase
+from ganforge.methods.base import Carry, OptimizerSpec, Phase, TranslationMethod
 from ganforge.models.resnet import ResnetGenerator
 from ganforge.models.unet import PatchDiscriminator
 
@@ -137,14 +136,13 @@ def discriminator_loss(models, batch: Batch, carry: Carry, *, options: CycleGANO
     return out
 
 
-class CycleGANMethod(Method):
+class CycleGANMethod(TranslationMethod):
     """G_AB, G_BA (ResNet) and D_A, D_B (PatchGAN) on unpaired domains A (inputs) and B."""
 
     Options = CycleGANOptions
     model_keys = CYCLEGAN_MODEL_KEYS
     sampler = "G_AB"
-    has_prior = False
-    batch_extras = ("input",)
+    translate_usage = "RUN --direction a2b|b2a INPUT... -o OUT"
     preview_caption = ("eight fixed training pictures of each domain at every step: rows of A, G_AB(A), "
                        "G_BA(G_AB(A)), then B, G_BA(B), G_AB(G_BA(B)) (input, translation, reconstruction)")
 
@@ -208,13 +206,6 @@ class CycleGANMethod(Method):
 
     # -- translating ---------------------------------------------------------------------------
 
-    def sampling_inputs(self, n, generator=None, *, label=None, truncation=None):
-        raise GanforgeError("a cyclegan run translates images rather than sampling them; use `ganforge translate "
-                            "RUN --direction a2b|b2a INPUT... -o OUT`, or `ganforge evaluate RUN`")
-
-    def forward_sampler(self, net: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        return net(inputs["input"])
-
     def input_shape(self, direction: str = "a2b") -> tuple[int, ...]:
         """The shape of one picture the ``direction``'s translator reads."""
         return tuple(self.data.condition_shape if direction == "a2b" else self.data.sample_shape)
@@ -232,8 +223,8 @@ class CycleGANMethod(Method):
     def preview_inputs(self, dataset, seed: int, n: int) -> tuple[dict[str, torch.Tensor], int]:
         """Eight fixed training pictures of each domain (seeded)."""
         g = torch.Generator().manual_seed(seed)
-        n_a, n_b = (dataset.info.get("domains") or {}).get("A", len(dataset)), (dataset.info.get("domains") or {}).get(
-            "B", len(dataset))
+        domains = dataset.info.get("domains") or {"A": len(dataset), "B": len(dataset)}  # paired data: one count
+        n_a, n_b = domains["A"], domains["B"]
         to_float = lambda t: t.float() / 127.5 - 1  # noqa: E731
         pick_a, pick_b = torch.randperm(n_a, generator=g)[:8], torch.randperm(n_b, generator=g)[:8]
         return {"a": to_float(dataset.extra["input"][pick_a]), "b": to_float(dataset.x[pick_b])}, 8

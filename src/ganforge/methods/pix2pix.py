@@ -20,14 +20,13 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ganforge.config import MethodOptions, _opt
 from ganforge.data import Batch
 from ganforge.errors import GanforgeError
 from ganforge.health.signals import target_correlation
 from ganforge.losses.gan import GAMES
-from ganforge.methods.base import Carry, Method, OptimizerSpec, Phase
+from ganforge.methods.base import Carry, OptimizerSpec, Phase, TranslationMethod
 from ganforge.methods.gan import d_output_stats
 from ganforge.models.unet import PatchDiscriminator, UNetGenerator
 
@@ -104,13 +103,11 @@ def generator_loss(models, batch: Batch, carry: Carry | None = None, *, options:
     return out
 
 
-class Pix2PixMethod(Method):
+class Pix2PixMethod(TranslationMethod):
     """A U-Net G(a) and, unless gan_weight is 0, a PatchGAN D(a, b)."""
 
     Options = Pix2PixOptions
     model_keys = PIX2PIX_MODEL_KEYS
-    has_prior = False
-    batch_extras = ("input",)
     preview_caption = ("eight fixed training pairs at every step, in three rows: the inputs, G's translations "
                        "(dropout off), the targets")
 
@@ -157,13 +154,6 @@ class Pix2PixMethod(Method):
         return out
 
     # -- translating --------------------------------------------------------------------------
-
-    def sampling_inputs(self, n, generator=None, *, label=None, truncation=None):
-        raise GanforgeError("a pix2pix run translates images rather than sampling them; use `ganforge translate "
-                            "RUN INPUT... -o OUT`, or `ganforge evaluate RUN` for its held-out pairs")
-
-    def forward_sampler(self, net: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        return net(inputs["input"])
 
     def input_shape(self, direction: str = "a2b") -> tuple[int, ...]:
         """The shape of one picture G reads (pix2pix translates one way only)."""
