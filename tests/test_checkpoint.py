@@ -137,3 +137,103 @@ def test_periodic_evaluation_leaves_training_unchanged(tmp_path):
     evals = [r for r in rows if "eval/modes" in r]
     assert len(evals) == 40 * 2 * 64 // 1000  # every 1 kimg of 5.12 kimg
     assert all(0 <= r["eval/high_quality"] <= 1 for r in evals)
+
+
+def test_damaged_newest_checkpoint_falls_back_to_the_previous(tmp_path):
+    overrides = SMALL + ["train.steps=120", "train.checkpoint_every=60", "train.keep_checkpoints=3"]
+    straight = ganforge.train(load_config("toy-ring", overrides), tmp_path / "straight", progress=False, log=quiet)
+    damaged = ganforge.train(load_config("toy-ring", SMALL + ["train.steps=100", "train.checkpoint_every=60",
+                                                              "train.keep_checkpoints=3"]),
+                             tmp_path / "damaged", progress=False, log=quiet)
+    newest = ckpt_io.latest_checkpoint(damaged)
+    assert newest.name == "step_000000100"
+    (newest / "train_state.safetensors").write_bytes(b"\x00" * 10)
+    notes = []
+    resume(damaged, ["train.steps=120"], progress=False, log=notes.append)
+    assert any("step_000000100 is damaged" in n and "trying the checkpoint before it" in n for n in notes)
+    assert any("resuming" in n and "step_000000060" in n for n in notes)
+    assert_same_weights(straight, damaged)  # from step 60 on, exactly as a straight run
+
+
+def test_a_second_training_in_the_same_folder_is_refused(tmp_path):
+    from ganforge.train.lock import RunLock
+
+    run = tmp_path / "r"
+    ganforge.train(load_config("toy-ring", SMALL + ["train.steps=10"]), run, progress=False, log=quiet)
+    before = sorted(p.name for p in run.iterdir())
+    with RunLock(run):  # as if another process were training here
+        with pytest.raises(GanforgeError, match=r"is being trained by process \d+"):
+            resume(run, ["train.steps=20"], progress=False, log=quiet)
+        with pytest.raises(GanforgeError, match="is being trained by process"):
+            ganforge.train(load_config("toy-ring", SMALL + ["train.steps=10"]), run, overwrite=True,
+                           progress=False, log=quiet)
+    assert sorted(p.name for p in run.iterdir()) == before  # --overwrite removed nothing
+    resume(run, ["train.steps=20"], progress=False, log=quiet)  # the lock is released with its holder
+    assert ckpt_io.latest_checkpoint(run).name == "step_000000020"
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_stop_signal_saves_a_checkpoint_and_resume_is_exact(tmp_path, sig, code):
+    overrides = SMALL + ["train.steps=200", "train.checkpoint_every=1000"]
+    sets = [a for o in overrides for a in ("--set", o)]
+    stopped = tmp_path / "stopped"
+    proc = subprocess.Popen([sys.executable, "-m", "ganforge", "train", "toy-ring", "--quiet", *sets, "--out",
+                             str(stopped)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (stopped / "metrics.jsonl").exists() or \
+            not (stopped / "metrics.jsonl").read_text().count("\n") >= 2:
+        time.sleep(0.02)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    saved = ckpt_io.latest_checkpoint(stopped)
+    assert saved is not None and saved.name < "step_000000200", err
+    assert f"checkpoint {saved.name} saved" in err and "--resume" in err and "Traceback" not in err
+    subprocess.run([sys.executable, "-m", "ganforge", "train", "--resume", str(stopped), "--quiet"],
+                   check=True, capture_output=True)
+    straight = ganforge.train(load_config("toy-ring", overrides), tmp_path / "straight", progress=False, log=quiet)
+    assert_same_weights(straight, stopped)
+
+
+def test_a_nan_between_log_rows_stops_before_the_checkpoint(tmp_path, monkeypatch):
+    from ganforge.train.loop import TrainingDiverged, TrainingLoop
+
+    real_iteration = TrainingLoop.iteration
+
+    def poisoned(self, is_log_step):
+        real_iteration(self, is_log_step)
+        if self.step == 12:  # step 13 of a run that logs every 50 and checkpoints every 15
+            self.sums["loss/D"] += float("nan")
+
+    monkeypatch.setattr(TrainingLoop, "iteration", poisoned)
+    run = tmp_path / "r"
+    with pytest.raises(TrainingDiverged, match="loss/D became NaN or infinite before step 15"):
+        ganforge.train(load_config("toy-ring", SMALL + ["train.steps=100", "train.log_every=50",
+                                                        "train.checkpoint_every=15"]), run, progress=False, log=quiet)
+    assert ckpt_io.list_checkpoints(run) == []
+
+
+def test_a_torn_last_metrics_line_does_not_block_resume(tmp_path):
+    run = ganforge.train(load_config("toy-ring", SMALL + ["train.steps=20"]), tmp_path / "r", progress=False,
+                         log=quiet)
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"step": 30, "loss/D": 0.6')  # a write cut off by a kill
+    resume(run, ["train.steps=30"], progress=False, log=quiet)
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [10, 20, 30]
+
+
+def test_time_based_checkpoints(tmp_path, monkeypatch):
+    """train.checkpoint_minutes saves between step intervals once that much wall time has passed."""
+    import types
+
+    from ganforge.train import loop
+
+    clock = iter(range(0, 10**6, 61))  # each reading of the loop's wall clock: one more minute
+    monkeypatch.setattr(loop, "time", types.SimpleNamespace(perf_counter=loop.time.perf_counter,
+                                                            monotonic=lambda: next(clock)))
+    run = ganforge.train(load_config("toy-ring", SMALL + ["train.steps=12", "train.checkpoint_every=0",
+                                                          "train.checkpoint_minutes=1", "train.keep_checkpoints=50"]),
+                         tmp_path / "r", progress=False, log=quiet)
+    steps = [int(p.name[5:]) for p in ckpt_io.list_checkpoints(run)]
+    assert steps[-1] == 12 and len(steps) >= 6

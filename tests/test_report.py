@@ -136,3 +136,40 @@ def test_tensorboard_logging_of_scalars_images_and_alerts(tmp_path):
     assert [round(e.value, 5) for e in d_g_z] == [round(r["D_G_z"], 5) for r in rows]
     assert [e.step for e in events.Images("samples")] == [100, 200]
     assert "alerts/vanishing-gradient/text_summary" in tags["tensors"]
+
+
+def _fake_run(folder: Path, diversity: list[float], loss_g: list[float], *, finished: bool, source="mnist") -> Path:
+    """A run directory with hand-written metrics rows (no training), for the report's words."""
+    folder.mkdir(parents=True)
+    config = {"name": "dcgan-mnist", "data": {"source": source, "path": "/data/my-cats" if source == "folder" else ""},
+              "model": {"arch": "dcgan"}, "method": {"name": "gan", "loss": "ns"},
+              "train": {"steps": 50 * len(diversity) if finished else 1000}}
+    (folder / "config.json").write_text(json.dumps(config))
+    rows = [{"step": 50 * (i + 1), "kimg": 3.2 * (i + 1), "time_s": 10.0 * i, "loss/D": 1.2, "loss/G": g,
+             "D_x": 0.6, "D_G_z": 0.4, "G_out_grad": 0.01, "health/diversity": d}
+            for i, (d, g) in enumerate(zip(diversity, loss_g, strict=True))]
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    if finished:
+        (folder / "summary.json").write_text(json.dumps({"objective": "ns loss", "time_s": 100}))
+    return folder
+
+
+def test_report_says_what_its_numbers_show(tmp_path):
+    """A run whose diversity stays under the collapse line while rising (no alert fires) and whose
+    L_G climbs must not be called healthy; an unfinished run says so; a folder run is not titled
+    with the preset's name."""
+    from ganforge.report.html import write_report
+
+    collapsed = _fake_run(tmp_path / "collapsed", [0.10 + 0.005 * i for i in range(14)],
+                          [0.8 + 0.4 * i for i in range(14)], finished=False, source="folder")
+    page = html.unescape(write_report(collapsed).read_text())
+    assert "samples stayed diverse" not in page
+    assert "diversity ended at 0.17 of the real data's, at or below the mode-collapse line of 0.25" in page
+    assert "L_G climbed from 1.00 to 5.80" in page and "UNFINISHED: 700 of 1,000 steps" in page
+    assert "<h1>collapsed (dcgan-mnist on my-cats)</h1>" in page
+    assert "This run (first tenth to last tenth of its rows): L_D from 1.2 to 1.2, L_G from 1 to 5.8." in page
+
+    healthy = _fake_run(tmp_path / "healthy", [0.8] * 14, [1.0] * 14, finished=True)
+    page = html.unescape(write_report(healthy).read_text())
+    assert "samples stayed diverse (0.80 to 0.80 of the real data's spread)" in page
+    assert "But " not in page and "UNFINISHED" not in page and "<h1>dcgan-mnist</h1>" in page

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import torch
@@ -12,6 +13,11 @@ import torch
 from ganforge.config import RESUMABLE_KEYS, Config, config_from_dict, parse_override, upgrade_config
 from ganforge.errors import GanforgeError
 from ganforge.train import checkpoint as ckpt_io
+from ganforge.train.lock import LOCK_NAME, RunLock
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 def next_run_dir(root: str | Path, name: str) -> Path:
@@ -31,13 +37,22 @@ def train(cfg: Config, out: str | Path | None = None, *, overwrite: bool = False
     from ganforge.training import run_training
 
     run_dir = Path(out) if out else next_run_dir("runs", cfg.name)
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not overwrite:
-            raise GanforgeError(f"run directory {run_dir} already exists; continue it with "
-                                f"`ganforge train --resume {run_dir}` or choose another --out")
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    run_training(run_dir, cfg, progress=progress, log=log)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise GanforgeError(f"{run_dir} is a file, not a run directory; choose another --out")
+    if run_dir.exists() and any(p.name != LOCK_NAME for p in run_dir.iterdir()) and not overwrite:
+        raise GanforgeError(f"run directory {run_dir} already exists; continue it with "
+                            f"`ganforge train --resume {run_dir}` or choose another --out")
+    created = not run_dir.exists()
+    with RunLock(run_dir):  # refuses while another process trains here, before anything is removed
+        for p in run_dir.iterdir():
+            if p.name != LOCK_NAME:
+                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+        try:
+            run_training(run_dir, cfg, progress=progress, log=log)
+        except GanforgeError:
+            if created and not (run_dir / "config.json").exists():  # failed before it began: leave no trace
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
     return run_dir
 
 
@@ -51,6 +66,31 @@ def read_run_config(run_dir: str | Path) -> Config:
     except ValueError:
         raise GanforgeError(f"{path} is not valid JSON; restore it from the checkpoint's state.json") from None
     return config_from_dict(upgrade_config(tree), strict=False)
+
+
+def read_run_info(run_dir: str | Path) -> dict:
+    """run.json: what the run was trained on (sample shape, classes, ...), checked for the keys loading needs."""
+    path = Path(run_dir) / "run.json"
+    try:
+        info = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise GanforgeError(f"{run_dir} lacks run.json (what it was trained on); copy it back from the run's "
+                            "latest checkpoint/state.json ('data'), or train the run again") from None
+    except (OSError, ValueError):
+        raise GanforgeError(f"{path} is not valid JSON; restore it from the latest checkpoint's state.json "
+                            "('data')") from None
+    def is_shape(v) -> bool:
+        return isinstance(v, list) and bool(v) and all(isinstance(n, int) and not isinstance(n, bool) and n > 0
+                                                       for n in v)
+
+    ok = isinstance(info, dict) and is_shape(info.get("sample_shape")) and isinstance(info.get("is_image"), bool) \
+        and (info.get("condition_shape") is None or is_shape(info["condition_shape"])) \
+        and (info.get("n_classes") is None or isinstance(info["n_classes"], int) and 0 <= info["n_classes"] < 10**5) \
+        and isinstance(info.get("unpaired", False), bool)
+    if not ok:
+        raise GanforgeError(f"{path} is damaged (sample_shape, is_image, condition_shape, n_classes or unpaired); "
+                            "restore it from the latest checkpoint's state.json ('data')")
+    return info
 
 
 def resume(run_dir: str | Path, overrides: list[str] | None = None, *, progress: bool = True,
@@ -69,7 +109,8 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, *, progress:
         section, leaf = key.split(".")
         tree[section][leaf] = value
     cfg = config_from_dict(tree)
-    run_training(run_dir, cfg, resume=True, progress=progress, log=log)
+    with RunLock(run_dir):
+        run_training(run_dir, cfg, resume=True, progress=progress, log=log)
     return run_dir
 
 
@@ -77,27 +118,34 @@ class Run:
     """A trained run loaded for sampling: ``Run(run_dir).sample(64, seed=0)``. Everything it draws
     goes through the run's method (``run.method``), which knows how its family samples."""
 
-    def __init__(self, run_dir: str | Path, device: str = "cpu", checkpoint: str | None = None):
+    def __init__(self, run_dir: str | Path, device: str = "cpu", checkpoint: str | None = None, log=None):
         from ganforge.data import DataSpec
         from ganforge.methods import build_method
         from ganforge.train.loop import select_device
 
         self.run_dir = Path(run_dir)
         self.config = read_run_config(self.run_dir)
-        info_path = self.run_dir / "run.json"
-        ckpt = Path(checkpoint) if checkpoint else ckpt_io.latest_checkpoint(self.run_dir)
-        if ckpt is None or not info_path.is_file():
+        if not ckpt_io.list_checkpoints(self.run_dir):
             raise GanforgeError(f"{self.run_dir} has no checkpoint with a generator yet; train it first "
                                 f"(or resume it: `ganforge train --resume {self.run_dir}`)")
-        self.checkpoint = ckpt
-        self.state = ckpt_io.read_state(ckpt)
-        self.info = json.loads(info_path.read_text())
+        self.info = read_run_info(self.run_dir)
         self.device = select_device(device)
         condition = self.info.get("condition_shape")
         data = DataSpec(tuple(self.info["sample_shape"]), self.info["is_image"], self.info.get("n_classes"),
                         tuple(condition) if condition else None, bool(self.info.get("unpaired")))
         self.method = build_method(self.config, data, self.device)
-        ckpt_io.load_weights(ckpt, self.method.networks())
+        # The newest checkpoint whose weights pass their checks, unless one was named.
+        candidates = [Path(checkpoint)] if checkpoint else ckpt_io.list_checkpoints(self.run_dir)[::-1]
+        for i, ckpt in enumerate(candidates):
+            try:
+                self.state = ckpt_io.read_state(ckpt)
+                ckpt_io.load_weights(ckpt, self.method.networks())
+                break
+            except GanforgeError as exc:
+                if i == len(candidates) - 1:
+                    raise
+                (log or _to_stderr)(f"ganforge: {exc}; using the checkpoint before it")
+        self.checkpoint = ckpt
         for m in self.method.networks().values():
             m.eval()
 

@@ -16,7 +16,7 @@ from ganforge.config import Config
 from ganforge.data import Dataset, load_dataset
 from ganforge.methods import Method, build_method
 from ganforge.report.plots import plot_training_curves, read_metrics
-from ganforge.train.loop import LoopHooks, TrainingDiverged, seed_everything, select_device, training_loop
+from ganforge.train.loop import LoopHooks, TrainingDiverged, TrainingLoop, seed_everything, select_device
 
 N_FIXED_IMAGES = 64     # the fixed-input grid, 8 x 8
 N_FIXED_POINTS = 2000   # generated points drawn in the 2-D picture
@@ -136,11 +136,14 @@ def run_training(run_dir: Path, cfg: Config, *, resume: bool = False, progress: 
     seed_everything(cfg.train.seed)
     dataset = load_dataset(cfg.data, log)
     method = build_method(cfg, dataset.spec, device, cfg.train.channels_last)
+    loop = TrainingLoop(run_dir, cfg, method, dataset, device, LoopHooks(), log)
+    if resume:  # the checkpoint is checked and loaded before anything in the run is written
+        loop.resume()
     write_run_info(run_dir, cfg, dataset)
     hooks = RunHooks(run_dir, cfg, method, dataset, device, resume=resume, log=log)
+    loop.hooks = hooks.loop_hooks()
     try:
-        training_loop(run_dir, cfg, method, dataset, device, resume=resume, hooks=hooks.loop_hooks(),
-                      progress=progress, log=log)
+        loop.run(progress)
         final_samples = hooks.samples(cfg.train.steps)
     except TrainingDiverged:
         write_report_quietly(run_dir, log)

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except GanforgeError as exc:
         _err(f"ganforge: error: {exc}")
-        return 1
+        return getattr(exc, "exit_code", 1)  # Interrupted: 130 (Ctrl-C) or 143 (SIGTERM)
     except KeyboardInterrupt:
         _err("ganforge: interrupted")
         return 130

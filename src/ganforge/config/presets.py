@@ -62,7 +62,11 @@ def load_config(preset_or_path: str, overrides: list[str] | dict | None = None) 
         if not path.is_file():
             raise GanforgeError(f"config file '{path}' does not exist; check the path or run "
                                 "`ganforge presets`")
-        text = path.read_text()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise GanforgeError(f"{path} is not a text file (not UTF-8); a config is a YAML file of sections "
+                                "data, model, method, train") from None
         name = path.stem
     else:
         presets = list_presets()

@@ -34,7 +34,8 @@ class DataConfig:
                          choices=[0, 1, 3])
     toy_means: list = _opt([], "toy-mixture: list of [x, y] means")
     toy_stds: list = _opt([], "toy-mixture: one std per mean (or a single std for all)")
-    toy_points: int = _opt(200_000, "how many points a toy dataset holds", min=100)
+    toy_points: int = _opt(200_000, "how many points a toy dataset holds", min=100,
+                             max=10_000_000)
     classes: list = _opt([], "keep only images with these labels (e.g. [3] for one-class anomaly detection); "
                          "empty keeps all")
     background: str = _opt("white", "colour that transparent pixels are composited onto (emoji, icons, "
@@ -129,7 +130,7 @@ def method_spec(name: str) -> MethodSpec:
 class TrainConfig:
     steps: int = _opt(1000, "generator steps (iterations) to train", min=1, max=1_000_000_000)
     batch_size: int = _opt(128, "images per batch", min=1, max=65536)
-    seed: int = _opt(0, "seed for weights, batches and noise", min=0)
+    seed: int = _opt(0, "seed for weights, batches and noise", min=0, max=2**63 - 1)
     device: str = _opt("auto", "auto, cpu or cuda", choices=["auto", "cpu", "cuda"])
     precision: str = _opt("fp32", "fp32, or bf16 autocast (CPU and CUDA)",
                           choices=["fp32", "bf16"])
@@ -138,6 +139,8 @@ class TrainConfig:
     sample_every: int = _opt(500, "steps between fixed-noise sample grids; 0 = only at the end",
                              min=0)
     checkpoint_every: int = _opt(500, "steps between checkpoints; 0 = only at the end", min=0)
+    checkpoint_minutes: float = _opt(10.0, "also save a checkpoint when this many minutes of wall time have "
+                                     "passed since the last one (a slow run never loses more); 0 = off", min=0.0)
     keep_checkpoints: int = _opt(2, "how many recent checkpoints to keep", min=1)
     eval_samples: int = _opt(2500, "samples drawn for the end-of-run and periodic evaluations", min=2)
     eval_every_kimg: float = _opt(0.0, "evaluate every this many thousand real images (FID for MNIST-family "
@@ -172,7 +175,7 @@ class Config:
 
 # Keys a resumed run may change: how long it trains and how it reports, never what it is.
 RESUMABLE_KEYS = {"train.steps", "train.device", "train.log_every", "train.sample_every",
-                  "train.checkpoint_every", "train.keep_checkpoints", "train.eval_samples",
+                  "train.checkpoint_every", "train.checkpoint_minutes", "train.keep_checkpoints", "train.eval_samples",
                   "train.eval_every_kimg", "train.health", "train.tensorboard"}
 
 

@@ -12,6 +12,9 @@ import yaml
 from ganforge.config.schema import Config, ModelConfig, method_spec
 from ganforge.errors import GanforgeError, did_you_mean
 
+#: the largest integer any config key takes unless it says otherwise (2^31 - 1)
+MAX_INT = 2**31 - 1
+
 
 def _check_value(key: str, value: Any, typ: type, meta: dict) -> Any:
     """Coerce ``value`` to ``typ`` where that is lossless, then check range and choices."""
@@ -52,6 +55,8 @@ def _check_value(key: str, value: Any, typ: type, meta: dict) -> Any:
     lo, hi, choices = meta.get("min"), meta.get("max"), meta.get("choices")
     if lo is not None and value < lo:
         raise GanforgeError(f"{key} must be >= {lo}, got {value!r}")
+    if hi is None and typ is int:
+        hi = MAX_INT  # no count, size or interval is larger; a typo like 1e30 is caught here
     if hi is not None and value > hi:
         raise GanforgeError(f"{key} must be <= {hi}, got {value!r}")
     if choices is not None and value not in choices:
@@ -93,6 +98,8 @@ def config_from_dict(data: dict, *, strict: bool = True) -> Config:
     if not isinstance(method, dict):
         raise GanforgeError(f"method must be a mapping, got {method!r}")
     name = method.get("name", "gan")
+    if not isinstance(name, str):
+        raise GanforgeError(f"method.name must be a method's name (see `ganforge train --help-config`), got {name!r}")
     spec = method_spec(name)
     readable = [f.name for f in fields(spec.options)]
     model = data.get("model") or {}

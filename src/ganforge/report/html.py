@@ -77,15 +77,19 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
     summary = _read_json(run_dir / "summary.json") or {}
     out = Path(out) if out else run_dir / "report.html"
 
-    parts = [f"<h1>{_e(config.get('name', run_dir.name))}</h1>",
+    title = config.get("name", run_dir.name)
+    if config.get("data", {}).get("source") in ("folder", "paired", "unpaired"):  # the preset's name would mislead
+        title = f"{run_dir.name} ({title} on {Path(config['data'].get('path') or '?').name})"
+    parts = [f"<h1>{_e(title)}</h1>",
              f"<p class='sub'>{_e(_headline(config, training, summary))}</p>"]
     autoencoder = config.get("method", {}).get("name") in ("ae", "vae")
-    parts += _alerts_section(alerts, autoencoder)
+    parts += _alerts_section(alerts, autoencoder, training)
     parts.append("<h2>Training signals</h2><div class='charts'>")
     for chart in CHARTS:
         png = _chart(training, rows, alerts, *chart[1:])
         if png is not None:
-            parts.append(_figure(png, chart[1], f"chart-{chart[0]}", _chart_caption(chart[0], autoencoder)))
+            caption = _chart_caption(chart[0], autoencoder, training)
+            parts.append(_figure(png, chart[1], f"chart-{chart[0]}", caption))
     parts.append("</div>")
     parts += _samples_section(run_dir, config)
     parts += _evaluation_section(run_dir, summary)
@@ -105,23 +109,35 @@ def _headline(config: dict, training: list[dict], summary: dict) -> str:
     objective = summary.get("objective") or (
         f"{config.get('model', {}).get('likelihood')} decoder" if m.get("name") in ("ae", "vae")
         else f"{m.get('loss')} loss")  # a run from before summaries named their objective
-    bits = [f"{m.get('name')} ({objective}), {config.get('model', {}).get('arch')} on {d.get('source')}",
-            f"{last.get('step', 0):,} steps, {last.get('kimg', 0):.1f} kimg"]
+    source = d.get("source")
+    if source in ("folder", "paired", "unpaired") and d.get("path"):
+        source = f"your pictures in {d['path']}"
+    steps = config.get("train", {}).get("steps")
+    done = last.get("step", 0)
+    bits = [f"{m.get('name')} ({objective}), {config.get('model', {}).get('arch')} on {source}",
+            f"{done:,} steps, {last.get('kimg', 0):.1f} kimg"]
+    if not summary or (isinstance(steps, int) and done < steps):
+        bits.append(f"UNFINISHED: {done:,} of {steps:,} steps so far (continue with `ganforge train --resume`)"
+                    if isinstance(steps, int) else "UNFINISHED")
     if summary.get("time_s"):
         bits.append(f"{summary['time_s'] / 60:.1f} min on {summary.get('device')} "
                     f"({summary.get('img_per_s') or 0:,.0f} img/s)")
     return "; ".join(bits)
 
 
-def _alerts_section(alerts: list[dict], autoencoder: bool = False) -> list[str]:
+def _alerts_section(alerts: list[dict], autoencoder: bool = False,
+                    training: list[dict] | None = None) -> list[str]:
     parts = ["<h2>Health</h2>"]
     if not alerts and autoencoder:
         parts.append("<div class='ok' id='no-alerts'>No alerts: every value stayed finite. (The alert rules "
                      "concern the GAN game; an autoencoder's progress shows in its loss terms below.)</div>")
     elif not alerts:
-        parts.append("<div class='ok' id='no-alerts'>No alerts: the discriminator never won outright, the "
-                     "gradient reaching the generator held up, samples stayed diverse and every value "
-                     "stayed finite.</div>")
+        claims, doubts = _health_facts(training or [])
+        text = "No alerts: " + (", ".join(claims) if claims else "every value stayed finite") + "."
+        if doubts:  # what the numbers show although no rule fired; the page never claims more than they do
+            parts.append(f"<div class='alert' id='no-alerts'>{_e(text)} But {_e('; '.join(doubts))}.</div>")
+        else:
+            parts.append(f"<div class='ok' id='no-alerts'>{_e(text)}</div>")
     for a in alerts:
         parts.append(f"<div class='alert' data-alert='{_e(a['alert'])}'><span class='kind'>{_e(a['alert'])}</span> "
                      f"at step {a['step']:,} ({a.get('kimg', 0):.1f} kimg)<br>{_e(a['message'])}<br>"
@@ -129,12 +145,68 @@ def _alerts_section(alerts: list[dict], autoencoder: bool = False) -> list[str]:
     return parts
 
 
-def _chart_caption(chart_id: str, autoencoder: bool = False) -> str:
+def _health_facts(training: list[dict]) -> tuple[list[str], list[str]]:
+    """(what the run's numbers support, what they contradict) for a run without alerts, judged with
+    the health monitor's own thresholds (health.monitor.Thresholds)."""
+    from ganforge.health.monitor import Thresholds
+
+    th, claims, doubts = Thresholds(), [], []
+    fake = [r["D_G_z"] for r in training if isinstance(r.get("D_G_z"), (int, float))]
+    if fake and 0 <= min(fake) and max(fake) <= 1:  # a probability (cross-entropy games)
+        if fake[-1] > th.fake_prob:
+            claims.append("the discriminator never won outright")
+        else:
+            doubts.append(f"D(G(z)) ended at {fake[-1]:.3f}: the discriminator rejects the fakes")
+    grad = _loss_trend(training, "G_out_grad")
+    if grad and grad[0] > 0:
+        if grad[1] >= th.grad_fraction * grad[0]:
+            claims.append("the gradient reaching the generator held up")
+        else:
+            doubts.append(f"the gradient reaching the generator fell to {grad[1] / grad[0]:.1%} of its early size")
+    div = [r["health/diversity"] for r in training[th.warmup_rows:] if r.get("health/diversity") is not None]
+    if div and div[-1] <= th.diversity:
+        doubts.append(f"the samples' diversity ended at {div[-1]:.2f} of the real data's, at or below the "
+                      f"mode-collapse line of {th.diversity:g} (no alert, because it was still rising)")
+    elif div and min(div) <= th.diversity:
+        claims.append(f"samples' diversity recovered to {div[-1]:.2f} of the real data's after dipping to "
+                      f"{min(div):.2f}")
+    elif div:
+        claims.append(f"samples stayed diverse ({min(div):.2f} to {max(div):.2f} of the real data's spread)")
+    trend = _loss_trend(training, "loss/G")
+    if trend and trend[1] > 2 * abs(trend[0]) + 0.5:
+        doubts.append(f"L_G climbed from {trend[0]:.2f} to {trend[1]:.2f} over the run (the discriminator is "
+                      "gaining; look at the samples)")
+    claims.append("every value stayed finite")
+    return claims, doubts
+
+
+def _loss_trend(training: list[dict], key: str) -> tuple[float, float] | None:
+    """Mean of ``key`` over the first and the last tenth of the run's rows (at least 2 rows each)."""
+    values = [r[key] for r in training if isinstance(r.get(key), (int, float))]
+    if len(values) < 10:
+        return None
+    tenth = max(2, len(values) // 10)
+    return sum(values[:tenth]) / tenth, sum(values[-tenth:]) / tenth
+
+
+def _chart_caption(chart_id: str, autoencoder: bool = False, training: list[dict] | None = None) -> str:
+    caption = _chart_advice(chart_id, autoencoder)
+    if chart_id == "losses":
+        moves = [f"{label} from {a:.3g} to {b:.3g}" for key, label in (("loss/D", "L_D"), ("loss/G", "L_G"),
+                                                                       ("loss/AE", "the loss"))
+                 if (t := _loss_trend(training or [], key)) for a, b in [t]]
+        if moves:
+            caption += " This run (first tenth to last tenth of its rows): " + ", ".join(moves) + "."
+    return caption
+
+
+def _chart_advice(chart_id: str, autoencoder: bool = False) -> str:
     if autoencoder and chart_id == "losses":
         return ("The loss minimised: reconstruction, plus the KL term times its weight for a VAE (it rises "
                 "while a KL warm-up raises the weight to beta).")
     return {
-        "losses": "Healthy: both losses level off and stay bounded. L_D near 0 means D wins outright.",
+        "losses": "What healthy looks like: both losses level off and stay bounded; L_D near 0 means D wins "
+                  "outright.",
         "elbo": "The reconstruction term -log p(x|z) and the KL of the posterior from the prior; their sum "
                 "is -ELBO, an upper bound on -log p(x).",
         "d-outputs": "Healthy BCE games: D(x) a little above 0.5, D(G(z)) a little below. D(G(z)) near 0 "

@@ -32,14 +32,20 @@ def make_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2) -> np
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")  # what Pillow writes from a file name
 
 
-def save_png(array: np.ndarray, path: str | Path, scale: int = 1) -> Path:
-    """Save an (H, W, C) uint8 array, optionally enlarged by an integer factor (nearest)."""
+def picture_path(path: str | Path) -> Path:
+    """``path`` as a Path, or a one-line error when its suffix names no picture format ganforge writes."""
     path = Path(path)
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         from ganforge.errors import GanforgeError
 
         raise GanforgeError(f"cannot write an image to '{path}': name a {', '.join(IMAGE_SUFFIXES)} file, "
                             f"e.g. {path.with_suffix('.png').name}")
+    return path
+
+
+def save_png(array: np.ndarray, path: str | Path, scale: int = 1) -> Path:
+    """Save an (H, W, C) uint8 array, optionally enlarged by an integer factor (nearest)."""
+    path = picture_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     img = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
     if scale > 1:

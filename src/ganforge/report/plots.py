@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -11,12 +10,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from ganforge.report.images import picture_path  # noqa: E402
+from ganforge.train.loop import parse_rows  # noqa: E402
+
 
 def read_metrics(run_dir: Path) -> list[dict]:
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return parse_rows(path.read_text(errors="replace"))
 
 
 def plot_training_curves(rows: list[dict], path: Path) -> Path | None:
@@ -82,6 +84,7 @@ def plot_2d(real: torch.Tensor, fake: torch.Tensor, discriminator, path: Path,
             title: str = "", device: str | torch.device = "cpu", probabilistic: bool = True) -> Path:
     """Real (blue) and generated (orange) points over D's output as a heat map: the probability of
     'real' for cross-entropy games, the raw critic value for hinge, least-squares and Wasserstein."""
+    path = picture_path(path)
     pts = torch.cat([real, fake]).float()
     lo, hi = pts.min(0).values, pts.max(0).values
     margin = (hi - lo) * 0.15 + 0.1

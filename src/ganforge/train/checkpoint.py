@@ -27,10 +27,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError
+from safetensors.torch import save_file
 
 from ganforge.errors import GanforgeError
-from ganforge.train.migrate import FORMAT_VERSION, migrate
+from ganforge.train import checks
+from ganforge.train.migrate import FORMAT_VERSION
 from ganforge.version import __version__
 
 CHECKPOINT_DIR = "checkpoints"
@@ -138,15 +140,16 @@ def save_checkpoint(run_dir: Path, step: int, models: dict[str, torch.nn.Module]
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.rename(tmp, final)
-    except OSError as exc:
+    except (OSError, SafetensorError) as exc:  # safetensors reports a full disk as its own error
         shutil.rmtree(tmp, ignore_errors=True)
         prev = latest_checkpoint(run_dir)
         kept = f"the previous checkpoint {prev.name} is intact" if prev else "no earlier checkpoint exists"
-        if exc.errno == errno.ENOSPC:
+        if getattr(exc, "errno", None) == errno.ENOSPC or "No space left" in str(exc):
             raise GanforgeError(f"disk full while saving checkpoint step {step} in {root}; {kept}. "
                                 "Free some space and continue with `ganforge train --resume "
                                 f"{run_dir}`") from None
-        raise GanforgeError(f"could not save checkpoint step {step} ({exc.strerror or exc}); {kept}") from None
+        reason = getattr(exc, "strerror", None) or exc
+        raise GanforgeError(f"could not save checkpoint step {step} ({reason}); {kept}") from None
     for old in list_checkpoints(run_dir)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -174,42 +177,44 @@ def remove_partial_checkpoints(run_dir: Path) -> None:
 
 
 def read_state(ckpt: Path) -> dict:
-    """The checkpoint's JSON state, migrated to the current format."""
-    try:
-        state = json.loads((Path(ckpt) / "state.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise GanforgeError(f"checkpoint {ckpt} is unreadable ({type(exc).__name__}); resume from an "
-                            "earlier one by deleting this folder") from None
-    return migrate(state, str(ckpt))
+    """The checkpoint's JSON state, migrated to the current format (DamagedCheckpoint if unusable)."""
+    return checks.read_state_json(ckpt)
 
 
 def load_weights(ckpt: Path, models: dict[str, torch.nn.Module], strict: bool = True) -> None:
-    """Load every network in ``models`` from ``models.safetensors``."""
-    try:
-        tensors = load_file(str(Path(ckpt) / "models.safetensors"))
-    except (OSError, Exception) as exc:  # safetensors raises its own error type on corruption
-        raise GanforgeError(f"cannot read weights in {ckpt} ({type(exc).__name__}); the file is "
-                            "missing or corrupt") from None
+    """Load every network in ``models`` from ``models.safetensors`` (all checked first)."""
+    tensors = checks.read_tensors(ckpt, "models.safetensors")
+    if strict:
+        checks.check_weights(ckpt, tensors, models)
+    else:  # an older run without some network (e.g. no EMA copy): check those it has
+        checks.check_weights(ckpt, tensors, {n: m for n, m in models.items()
+                                             if any(k.startswith(n + ".") for k in tensors)})
     for name, module in models.items():
         prefix = name + "."
         sd = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-        if not sd and not strict:
-            continue
-        try:
+        if sd:
             module.load_state_dict(sd, strict=True)
-        except RuntimeError as exc:
-            first = str(exc).splitlines()[0]
-            raise GanforgeError(f"weights for '{name}' in {ckpt} do not fit the model built from the "
-                                f"run's config ({first})") from None
 
 
-def load_training_state(ckpt: Path, optimizers: dict[str, torch.optim.Optimizer]) -> dict:
-    """Restore optimizers and RNGs; return the JSON state (step, images seen, iterator, ...) with
-    the method's own tensors under ``method_tensors`` (for Method.load_state_dict)."""
-    state = read_state(ckpt)
-    tensors = load_file(str(Path(ckpt) / "train_state.safetensors"))
+def load_checkpoint(ckpt: Path, networks: dict[str, torch.nn.Module], optimizers: dict[str, torch.optim.Optimizer],
+                    config: dict) -> dict:
+    """Check the whole checkpoint against the run (``config``: its config as a dict), then load
+    weights, optimizers and RNGs. Returns the JSON state (step, images seen, batch position, ...)
+    with the method's own tensors under ``method_tensors`` (for Method.load_state_dict).
+    Raises checks.DamagedCheckpoint, before anything is loaded, when any part is unusable."""
+    state = checks.read_state_json(ckpt)
+    weights = checks.read_tensors(ckpt, "models.safetensors")
+    tensors = checks.read_tensors(ckpt, "train_state.safetensors")
+    checks.check_state(ckpt, state, optimizers, config)
+    checks.check_weights(ckpt, weights, networks)
+    checks.check_train_tensors(ckpt, tensors, optimizers)
+    load_weights(ckpt, networks)
     for name, opt in optimizers.items():
-        opt.load_state_dict(_unflatten_optimizer(name, tensors, state["optimizers"][name]))
+        try:
+            opt.load_state_dict(_unflatten_optimizer(name, tensors, state["optimizers"][name]))
+        except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+            raise checks.DamagedCheckpoint(f"checkpoint {ckpt} is damaged: optimizer '{name}' cannot be "
+                                           f"restored ({type(exc).__name__})") from None
     set_rng_state(tensors, state["rng"])
     state["method_tensors"] = {k[len("method."):]: v for k, v in tensors.items() if k.startswith("method.")}
     return state

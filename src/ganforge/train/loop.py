@@ -13,6 +13,7 @@ import functools
 import json
 import math
 import random
+import signal
 import sys
 import time
 from collections import defaultdict
@@ -25,9 +26,11 @@ import torch
 from tqdm import tqdm
 
 from ganforge.data import BatchIterator, Dataset
-from ganforge.errors import GanforgeError
+from ganforge.errors import GanforgeError, Interrupted
 from ganforge.train import checkpoint as ckpt_io
+from ganforge.train.checks import DamagedCheckpoint
 from ganforge.train.ema import ema_beta, update_ema
+from ganforge.train.signals import StopSignals
 
 
 class TrainingDiverged(GanforgeError):
@@ -72,14 +75,41 @@ def stat_name(phase: str, key: str) -> str:
     return f"loss/{phase}_{key}" if key in ("real", "fake") else key
 
 
+#: the values of metrics.jsonl that are text (alert rows); every other value is a number
+TEXT_KEYS = frozenset({"alert", "message", "suggestion"})
+
+
+def parse_rows(text: str) -> list[dict]:
+    """metrics.jsonl's rows. A line that is not a JSON object with a whole, non-negative step and a kimg (the
+    torn last line of a killed write, a damaged line) is skipped, and so is any value of the
+    wrong kind, so that plots, the report and the health monitor's replay never meet one."""
+    rows = []
+    for line in text.splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(row, dict) or isinstance(row.get("step"), bool) or not isinstance(row.get("step"), int) \
+                or row["step"] < 0 or not _right_kind("kimg", row.get("kimg")):
+            continue
+        rows.append({k: v for k, v in row.items() if _right_kind(k, v)})  # null: as if absent
+    return rows
+
+
+def _right_kind(key: str, value) -> bool:
+    if key in TEXT_KEYS:
+        return isinstance(value, str)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 class MetricsLog:
     """Appends JSON rows to metrics.jsonl; on resume drops rows past the checkpoint's step."""
 
     def __init__(self, path: Path, keep_through_step: int | None):
         self.path = path
         if keep_through_step is not None and path.exists():
-            rows = [line for line in path.read_text().splitlines() if line.strip()]
-            kept = [r for r in rows if json.loads(r).get("step", 0) <= keep_through_step]
+            rows = parse_rows(path.read_text(errors="replace"))
+            kept = [json.dumps(r) for r in rows if r["step"] <= keep_through_step]
             path.write_text("".join(r + "\n" for r in kept))
         elif keep_through_step is None:
             path.write_text("")
@@ -110,7 +140,10 @@ def training_loop(run_dir: Path, cfg, method, dataset: Dataset, device: torch.de
                   hooks: LoopHooks | None = None, progress: bool = True, log=print) -> dict:
     """Train ``method`` on ``dataset`` in ``run_dir`` (fresh, or continuing its latest checkpoint)
     to cfg.train.steps; return the loop's final state (step, images_seen, elapsed_s)."""
-    return TrainingLoop(run_dir, cfg, method, dataset, device, hooks or LoopHooks(), log).run(resume, progress)
+    loop = TrainingLoop(run_dir, cfg, method, dataset, device, hooks or LoopHooks(), log)
+    if resume:
+        loop.resume()
+    return loop.run(progress)
 
 
 class TrainingLoop:
@@ -136,74 +169,113 @@ class TrainingLoop:
         self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16")
         self.phases = method.phases()
         self.step, self.images_seen, self.elapsed_s = 0, 0, 0.0
+        self.resumed = False
         self.batch = None
         self.sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=device))
         self.counts: dict[str, int] = defaultdict(int)
         self.grad_norms: dict[str, float] = {}
 
     def resume(self) -> None:
-        """Load weights, optimizers, RNGs, the method's state and the batch position."""
+        """Load weights, optimizers, RNGs, the method's state and the batch position from the newest
+        checkpoint that passes its checks (train.checks), saying which damaged ones were passed over.
+        Writes nothing: a run that cannot be resumed is left as it was."""
         ckpt_io.remove_partial_checkpoints(self.run_dir)
-        latest = ckpt_io.latest_checkpoint(self.run_dir)
-        if latest is None:
+        candidates = ckpt_io.list_checkpoints(self.run_dir)[::-1]
+        if not candidates:
             raise GanforgeError(f"{self.run_dir} has no complete checkpoint to resume from; start it again "
                                 "without --resume")
-        ckpt_io.load_weights(latest, self.networks)
-        state = ckpt_io.load_training_state(latest, self.optimizers)
-        self.method.load_state_dict(state["method_tensors"], state.get("method_state", {}))
-        self.batches.load_state_dict(state["batches"])
+        first_error = None
+        for i, ckpt in enumerate(candidates):
+            try:
+                state = self.load(ckpt)
+                break
+            except DamagedCheckpoint as exc:
+                first_error = first_error or exc
+                if i + 1 < len(candidates):
+                    self.log(f"ganforge: {exc}; trying the checkpoint before it")
+        else:
+            more = "; no earlier checkpoint can be resumed either" if len(candidates) > 1 else ""
+            raise GanforgeError(f"{first_error}{more}") from None
         self.step, self.images_seen, self.elapsed_s = state["step"], state["images_seen"], state["elapsed_s"]
-        self.log(f"resuming {self.run_dir} from {latest.name} (step {self.step}, "
+        self.resumed = True
+        self.log(f"resuming {self.run_dir} from {ckpt.name} (step {self.step}, "
                  f"{self.images_seen / 1000:.1f} kimg)")
 
+    def load(self, ckpt: Path) -> dict:
+        """Everything in ``ckpt`` into the networks, optimizers, RNGs, method and batch iterator."""
+        state = ckpt_io.load_checkpoint(ckpt, self.networks, self.optimizers, self.cfg.to_dict())
+        try:
+            self.method.load_state_dict(state["method_tensors"], state.get("method_state", {}))
+        except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as exc:
+            raise DamagedCheckpoint(f"checkpoint {ckpt} is damaged: the method's state cannot be restored "
+                                    f"({type(exc).__name__})") from None
+        self.batches.load_state_dict(state["batches"])
+        return state
+
     def save_checkpoint(self) -> None:
+        """A complete checkpoint of this step, once every loss since the last log row is finite."""
+        self.check_finite()
+        self.last_save_time = time.monotonic()
         ckpt_io.save_checkpoint(self.run_dir, self.step, self.networks, self.optimizers, {
             "images_seen": self.images_seen, "elapsed_s": self.elapsed_s, "batches": self.batches.state_dict(),
             "config": self.cfg.to_dict(), "data": json.loads((self.run_dir / "run.json").read_text()),
         }, keep=self.cfg.train.keep_checkpoints, method_state=self.method.state_dict())
 
-    def run(self, resume: bool, progress: bool) -> dict:
+    def run(self, progress: bool) -> dict:
+        """Train from the current step (0, or where :meth:`resume` left it) to train.steps."""
         t, hooks = self.cfg.train, self.hooks
-        if resume:
-            self.resume()
-        self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", self.step if resume else None)
-        eval_every = t.eval_every_kimg * 1000
-        evals_done = int(self.images_seen // eval_every) if hooks.evaluate else 0
+        self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", self.step if self.resumed else None)
+        self.eval_every = t.eval_every_kimg * 1000
+        self.evals_done = int(self.images_seen // self.eval_every) if hooks.evaluate else 0
         self.last_log_time, self.last_log_images = time.perf_counter(), self.images_seen
         # Redraw often on a terminal; only every 30 s into a log file or a CI console.
         self.bar = tqdm(total=t.steps, initial=self.step, disable=not progress, unit="step", dynamic_ncols=True,
                         desc=self.cfg.name, mininterval=0.5 if sys.stderr.isatty() else 30)
-        try:
-            while self.step < t.steps:
-                is_log_step = (self.step + 1) % t.log_every == 0 or self.step + 1 == t.steps
-                self.iteration(is_log_step)
-                self.step += 1
-                self.bar.update(1)
-                if is_log_step:
-                    self.write_log_row()
-                # Evaluate (its time is not training time).
-                if hooks.evaluate and self.images_seen // eval_every > evals_done:
-                    evals_done = int(self.images_seen // eval_every)
-                    t_eval = time.perf_counter()
-                    self.metrics.write({"step": self.step, "kimg": round(self.images_seen / 1000, 3),
-                                        **hooks.evaluate(self.step)})
-                    self.last_log_time += time.perf_counter() - t_eval
-                # Samples and checkpoints.
-                if hooks.samples and t.sample_every and self.step % t.sample_every == 0 and self.step < t.steps:
-                    hooks.samples(self.step)
-                if t.checkpoint_every and self.step % t.checkpoint_every == 0 and self.step < t.steps:
-                    self.save_checkpoint()
-                    if hooks.checkpointed:
-                        hooks.checkpointed(self.step)
-        except KeyboardInterrupt:
-            self.bar.close()
-            last = ckpt_io.latest_checkpoint(self.run_dir)
-            where = f"the last checkpoint is {last.name}" if last else "no checkpoint was saved yet"
-            raise GanforgeError(f"interrupted at step {self.step}; {where}; continue with "
-                                f"`ganforge train --resume {self.run_dir}`") from None
+        self.last_save_time = time.monotonic()
+        with StopSignals(self.log) as stop:
+            try:
+                while self.step < t.steps:
+                    self.train_one_step()
+                    if stop.signum is not None and self.step < t.steps:
+                        self.bar.close()
+                        self.save_checkpoint()
+                        raise Interrupted(f"stopped at step {self.step} by {signal.Signals(stop.signum).name}; "
+                                          f"checkpoint step_{self.step:09d} saved; continue with "
+                                          f"`ganforge train --resume {self.run_dir}`", stop.exit_code)
+            except KeyboardInterrupt:
+                self.bar.close()
+                last = ckpt_io.latest_checkpoint(self.run_dir)
+                where = (f"the last checkpoint is {last.name}; continue with `ganforge train --resume "
+                         f"{self.run_dir}`") if last else "no checkpoint was saved yet; start the run again"
+                raise Interrupted(f"interrupted at step {self.step}; {where}", 130) from None
         self.bar.close()
         self.save_checkpoint()
         return {"step": self.step, "images_seen": self.images_seen, "elapsed_s": self.elapsed_s}
+
+    def train_one_step(self) -> None:
+        """One iteration, then what falls due after it: the log row, evaluation, grids, checkpoints."""
+        t, hooks = self.cfg.train, self.hooks
+        is_log_step = (self.step + 1) % t.log_every == 0 or self.step + 1 == t.steps
+        self.iteration(is_log_step)
+        self.step += 1
+        self.bar.update(1)
+        if is_log_step:
+            self.write_log_row()
+        # Evaluate (its time is not training time).
+        if hooks.evaluate and self.images_seen // self.eval_every > self.evals_done:
+            self.evals_done = int(self.images_seen // self.eval_every)
+            t_eval = time.perf_counter()
+            self.metrics.write({"step": self.step, "kimg": round(self.images_seen / 1000, 3),
+                                **hooks.evaluate(self.step)})
+            self.last_log_time += time.perf_counter() - t_eval
+        # Samples and checkpoints (every checkpoint_every steps, and every checkpoint_minutes of wall time).
+        if hooks.samples and t.sample_every and self.step % t.sample_every == 0 and self.step < t.steps:
+            hooks.samples(self.step)
+        by_time = t.checkpoint_minutes > 0 and time.monotonic() - self.last_save_time >= 60 * t.checkpoint_minutes
+        if self.step < t.steps and (by_time or t.checkpoint_every and self.step % t.checkpoint_every == 0):
+            self.save_checkpoint()
+            if hooks.checkpointed:
+                hooks.checkpointed(self.step)
 
     def iteration(self, is_log_step: bool) -> None:
         """One training iteration: every phase due at this step, then the EMA update."""
@@ -252,6 +324,15 @@ class TrainingLoop:
                 name = stat_name(phase.name, key)
                 self.sums[name] += val.detach().float()
                 self.counts[name] += 1
+
+    def check_finite(self) -> None:
+        """Stop before a checkpoint would keep a NaN: the sums since the last log row hold every
+        step's losses, so one NaN or inf anywhere in them shows."""
+        bad = [k for k, v in self.sums.items() if not bool(torch.isfinite(v))]
+        if bad:
+            self.bar.close()
+            raise TrainingDiverged(f"training diverged: {bad[0]} became NaN or infinite before step {self.step}; "
+                                   "the last checkpoint is intact; lower the learning rates or try method.loss=ns")
 
     def write_log_row(self) -> None:
         """Average the interval's statistics into a metrics.jsonl row; stop on a non-finite value."""
