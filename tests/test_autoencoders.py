@@ -186,9 +186,11 @@ def test_reconstruct_arithmetic_interpolate_and_likelihood_commands(vae_run, tmp
     if ar["classified_as"] is not None:  # 7 - 1 + 1 decodes to the mean 7
         assert ar["classified_as"][0] == 7 and ar["classified_as"][3] == 7
 
-    code, out, err = gf("interpolate", vae_run, "--from-image", 0, "--to-image", 1, "--steps", 6, "-o",
-                        tmp_path / "i.png", "--json")
+    code, out, err = gf("interpolate", vae_run, "--from-image", "test:0", "--to-image", "test:1", "--steps", 6,
+                        "-o", tmp_path / "i.png", "--json")
     assert code == 0, err and json.loads(out)["steps"] == 6
+    code, out, err = gf("interpolate", vae_run, "--from-image", 3, "--to-image", "test:1", "-o", tmp_path / "k.png")
+    assert code == 1 and "'test:3' for test image #3" in err  # a bare number is a class in `arithmetic`
     code, out, err = gf("interpolate", vae_run, "--from", 1, "--to", 2, "-o", tmp_path / "j.png")
     assert code == 0, err
 

@@ -24,8 +24,8 @@ def add_parsers(sub) -> None:
                      cmd_interpolate, output="interpolation.png")
     it.add_argument("--from", dest="from_seed", type=int, default=None, help="seed of the first latent")
     it.add_argument("--to", dest="to_seed", type=int, default=None, help="seed of the last latent")
-    it.add_argument("--from-image", default=None, help="autoencoders: a test-split index or an image file")
-    it.add_argument("--to-image", default=None, help="autoencoders: a test-split index or an image file")
+    it.add_argument("--from-image", default=None, help="autoencoders: a test image ('test:3') or an image file")
+    it.add_argument("--to-image", default=None, help="autoencoders: a test image ('test:7') or an image file")
     it.add_argument("--steps", type=int, default=10)
     it.add_argument("--slerp", action="store_true", help="spherical instead of linear interpolation")
     it.add_argument("--class", dest="class_", type=int, default=None, help="conditional runs: the class")
@@ -97,7 +97,7 @@ def cmd_interpolate(args) -> int:
         from ganforge.autoencoding import interpolate_images
 
         if args.from_image is None or args.to_image is None:
-            raise GanforgeError("give both --from-image and --to-image (test-split indices or image files)")
+            raise GanforgeError("give both --from-image and --to-image (test images as 'test:3', or image files)")
         first, second = (_image_arg(run, v) for v in (args.from_image, args.to_image))
         images = interpolate_images(run, first, second, args.steps)
         ends = (args.from_image, args.to_image)
@@ -118,14 +118,19 @@ def cmd_interpolate(args) -> int:
 
 
 def _image_arg(run, value: str):
-    """A test-split index ('17') or an image file, as one image in [-1, 1]."""
+    """A test-split image ('test:17') or an image file, as one image in [-1, 1]. A bare number is
+    refused: in `arithmetic` it names a class, so here the index must say that it is one."""
     from ganforge.autoencoding import load_split, read_images
 
-    if value.isdigit():
+    index = value[len("test:"):] if value.startswith("test:") else None
+    if value.isdigit() or value.startswith("class:"):
+        raise GanforgeError(f"--from-image/--to-image take one picture: 'test:{value.split(':')[-1]}' for test image "
+                            f"#{value.split(':')[-1]}, or an image file (a bare number names a class in `arithmetic`)")
+    if index is not None:
         x, _ = load_split(run, "test")
-        if int(value) >= len(x):
-            raise GanforgeError(f"test image {value} does not exist; the test split has {len(x)} images")
-        return x[int(value)]
+        if not index.isdigit() or int(index) >= len(x):
+            raise GanforgeError(f"test image '{index}' does not exist; the test split has images 0 to {len(x) - 1}")
+        return x[int(index)]
     return read_images([Path(value)], run)[0]
 
 
