@@ -131,6 +131,8 @@ def load_image_folder(path: str, resolution: int, channels: int, log: Callable[[
                             "data.path elsewhere")
     classes = sorted({p.parent.relative_to(root).as_posix() for p in files})
     size = resolution or _common_square_size(files) or 64
+    if len(files) >= 1000:  # a read of many seconds: say what is happening
+        log(f"reading {len(files):,} pictures from {root} at {size}x{size} ...")
     bg = parse_background(background)
     images, labels, skipped, notes = [], [], [], Counter()
     for p in files:
