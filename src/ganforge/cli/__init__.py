@@ -17,7 +17,7 @@ import sys
 
 from ganforge.cli import autoencoders, evaluate, sample, tools, train
 from ganforge.cli.common import _err
-from ganforge.errors import GanforgeError
+from ganforge.errors import GanforgeError, Interrupted
 
 #: command modules, each adding its parsers beside its handlers (in the order --help lists them)
 COMMANDS = (train, sample, evaluate, autoencoders, tools)
@@ -50,9 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(_join_negative_values(sys.argv[1:] if argv is None else list(argv)))
     try:
         return args.func(args)
+    except Interrupted as exc:  # the user stopped it: not an error, but the status says so (130, 143)
+        _err(f"ganforge: {exc}")
+        return exc.exit_code
     except GanforgeError as exc:
         _err(f"ganforge: error: {exc}")
-        return getattr(exc, "exit_code", 1)  # Interrupted: 130 (Ctrl-C) or 143 (SIGTERM)
+        return 1
     except KeyboardInterrupt:
         _err("ganforge: interrupted")
         return 130
