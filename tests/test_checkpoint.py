@@ -237,3 +237,29 @@ def test_time_based_checkpoints(tmp_path, monkeypatch):
                          tmp_path / "r", progress=False, log=quiet)
     steps = [int(p.name[5:]) for p in ckpt_io.list_checkpoints(run)]
     assert steps[-1] == 12 and len(steps) >= 6
+
+
+def test_nan_rollback_goes_back_to_the_last_checkpoint_with_halved_learning_rates(tmp_path, monkeypatch):
+    from ganforge.train.loop import TrainingLoop
+
+    real_iteration, poisoned_once = TrainingLoop.iteration, []
+
+    def poisoned(self, is_log_step):
+        real_iteration(self, is_log_step)
+        if self.step == 14 and not poisoned_once:  # once: the rerun from step 10 stays finite
+            poisoned_once.append(True)
+            self.sums["loss/G"] += float("inf")
+
+    monkeypatch.setattr(TrainingLoop, "iteration", poisoned)
+    notes = []
+    run = ganforge.train(load_config("toy-ring", SMALL + ["train.steps=30", "train.checkpoint_every=10",
+                                                          "train.nan_rollbacks=2", "train.keep_checkpoints=5"]),
+                         tmp_path / "r", progress=False, log=notes.append)
+    assert any("training diverged: loss/G is inf at step 20" in n and "rolled back to step_000000010 with the "
+               "learning rates x0.5" in n and "rollback 1 of 2" in n for n in notes), notes
+    state = ckpt_io.read_state(ckpt_io.latest_checkpoint(run))
+    assert state["step"] == 30 and state["lr_scale"] == 0.5
+    for name in ("G", "D"):  # toy-ring trains both at 5e-4, constant
+        assert [g["lr"] for g in state["optimizers"][name]["param_groups"]] == [pytest.approx(2.5e-4)]
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [10, 20, 30]  # the diverged interval's row was dropped with the rollback

@@ -143,7 +143,7 @@ def run_training(run_dir: Path, cfg: Config, *, resume: bool = False, progress: 
     hooks = RunHooks(run_dir, cfg, method, dataset, device, resume=resume, log=log)
     loop.hooks = hooks.loop_hooks()
     try:
-        loop.run(progress)
+        run_with_rollbacks(loop, cfg.train.nan_rollbacks, progress, log)
         final_samples = hooks.samples(cfg.train.steps)
     except TrainingDiverged:
         write_report_quietly(run_dir, log)
@@ -151,6 +151,26 @@ def run_training(run_dir: Path, cfg: Config, *, resume: bool = False, progress: 
     finally:
         hooks.close()
     return finish_run(run_dir, cfg, method, dataset, device, final_samples, log)
+
+
+def run_with_rollbacks(loop: TrainingLoop, rollbacks: int, progress: bool, log=print) -> None:
+    """Run the loop; when a loss becomes NaN or infinite, go back to the last checkpoint with the
+    learning rates halved, at most ``rollbacks`` times (train.nan_rollbacks). The halved scale is
+    saved in later checkpoints, so a resume continues with it."""
+    from ganforge.train import checkpoint as ckpt_io
+
+    for attempt in range(rollbacks + 1):
+        try:
+            loop.run(progress)
+            return
+        except TrainingDiverged as exc:
+            last = ckpt_io.latest_checkpoint(loop.run_dir)
+            if attempt == rollbacks or last is None:
+                raise
+            loop.resume()  # the newest checkpoint that passes its checks: weights, optimizers, RNGs, batches
+            loop.set_lr_scale(loop.lr_scale / 2)
+            log(f"ganforge: {exc}; rolled back to {last.name} with the learning rates x{loop.lr_scale:g} "
+                f"(rollback {attempt + 1} of {rollbacks}, train.nan_rollbacks)")
 
 
 def write_report_quietly(run_dir: Path, log=print) -> Path | None:

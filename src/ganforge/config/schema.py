@@ -142,6 +142,8 @@ class TrainConfig:
     checkpoint_minutes: float = _opt(10.0, "also save a checkpoint when this many minutes of wall time have "
                                      "passed since the last one (a slow run never loses more); 0 = off", min=0.0)
     keep_checkpoints: int = _opt(2, "how many recent checkpoints to keep", min=1)
+    nan_rollbacks: int = _opt(0, "when a loss becomes NaN or infinite: go back to the last checkpoint with the "
+                              "learning rates halved, at most this many times (0: stop the run)", min=0, max=10)
     eval_samples: int = _opt(2500, "samples drawn for the end-of-run and periodic evaluations", min=2)
     eval_every_kimg: float = _opt(0.0, "evaluate every this many thousand real images (FID for MNIST-family "
                                   "data, mode statistics for 2-D data), logged to metrics.jsonl; 0 = never",
@@ -175,7 +177,8 @@ class Config:
 
 # Keys a resumed run may change: how long it trains and how it reports, never what it is.
 RESUMABLE_KEYS = {"train.steps", "train.device", "train.log_every", "train.sample_every",
-                  "train.checkpoint_every", "train.checkpoint_minutes", "train.keep_checkpoints", "train.eval_samples",
+                  "train.checkpoint_every", "train.checkpoint_minutes", "train.keep_checkpoints",
+                  "train.nan_rollbacks", "train.eval_samples",
                   "train.eval_every_kimg", "train.health", "train.tensorboard"}
 
 

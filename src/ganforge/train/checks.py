@@ -5,10 +5,11 @@ a line that says what is wrong, so that the loop can fall back to the previous c
 checks here read nothing but JSON and safetensors, and cover every value the loop will use:
 
 - ``state.json``: a mapping; step, images seen, wall time, the batch position as non-negative
-  finite numbers of the right type; each optimizer's hyper-parameters (one param group per
-  group of the live optimizer, the same parameter indices, finite lr >= 0, betas in [0, 1),
-  eps > 0); the RNG states in their shapes; the config it was saved with equal to the run's
-  (except the keys a resume may change, config.RESUMABLE_KEYS).
+  finite numbers of the right type; the learning-rate scale of NaN rollbacks in (0, 1]; each
+  optimizer's hyper-parameters (one param group per group of the live optimizer, the same
+  parameter indices, finite lr >= 0, betas in [0, 1), eps > 0); the RNG states (set on scratch
+  generators); the config it was saved with equal to the run's (except the keys a resume may
+  change, config.RESUMABLE_KEYS).
 - ``models.safetensors``: exactly the tensors of every network, each of its shape, all finite.
 - ``train_state.safetensors``: the CPU RNG state; each optimizer tensor belongs to a parameter
   of that optimizer, moments have the parameter's shape, all finite.
@@ -75,6 +76,9 @@ def check_state(ckpt: Path, state: dict, optimizers: dict[str, torch.optim.Optim
     _count(ckpt, state, "step")
     _count(ckpt, state, "images_seen")
     _count(ckpt, state, "elapsed_s", float)
+    scale = state.get("lr_scale", 1.0)
+    if not _finite(scale) or not 0 < scale <= 1:
+        _fail(ckpt, f"'lr_scale' is {scale!r}, not a number in (0, 1]")
     batches = state.get("batches")
     if not isinstance(batches, dict):
         _fail(ckpt, "'batches' (the batch position) is missing")

@@ -169,6 +169,7 @@ class TrainingLoop:
         self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16")
         self.phases = method.phases()
         self.step, self.images_seen, self.elapsed_s = 0, 0, 0.0
+        self.lr_scale = 1.0  # halved by each NaN rollback (train.nan_rollbacks); saved in checkpoints
         self.resumed = False
         self.batch = None
         self.sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=device))
@@ -197,9 +198,19 @@ class TrainingLoop:
             more = "; no earlier checkpoint can be resumed either" if len(candidates) > 1 else ""
             raise GanforgeError(f"{first_error}{more}") from None
         self.step, self.images_seen, self.elapsed_s = state["step"], state["images_seen"], state["elapsed_s"]
+        self.set_lr_scale(state.get("lr_scale", 1.0))
+        self.sums.clear()
+        self.counts.clear()
         self.resumed = True
         self.log(f"resuming {self.run_dir} from {ckpt.name} (step {self.step}, "
                  f"{self.images_seen / 1000:.1f} kimg)")
+
+    def set_lr_scale(self, scale: float) -> None:
+        """Every optimizer's learning rate becomes ``scale`` x its spec's (the schedule then applies)."""
+        self.lr_scale = scale
+        for name, spec in self.specs.items():
+            for group in self.optimizers[name].param_groups:
+                group["lr"] = spec.lr * scale
 
     def load(self, ckpt: Path) -> dict:
         """Everything in ``ckpt`` into the networks, optimizers, RNGs, method and batch iterator."""
@@ -218,6 +229,7 @@ class TrainingLoop:
         self.last_save_time = time.monotonic()
         ckpt_io.save_checkpoint(self.run_dir, self.step, self.networks, self.optimizers, {
             "images_seen": self.images_seen, "elapsed_s": self.elapsed_s, "batches": self.batches.state_dict(),
+            "lr_scale": self.lr_scale,
             "config": self.cfg.to_dict(), "data": json.loads((self.run_dir / "run.json").read_text()),
         }, keep=self.cfg.train.keep_checkpoints, method_state=self.method.state_dict())
 
@@ -283,7 +295,7 @@ class TrainingLoop:
         # Set scheduled learning rates (a pure function of the step, so resume needs no state).
         for name, spec in self.scheduled.items():
             for group in self.optimizers[name].param_groups:
-                group["lr"] = spec.lr * spec.schedule.factor(self.step, self.cfg.train.steps)
+                group["lr"] = spec.lr * self.lr_scale * spec.schedule.factor(self.step, self.cfg.train.steps)
         carry: dict[str, torch.Tensor] = {}
         for phase in self.phases:
             if self.step % phase.every == 0:
