@@ -3,6 +3,7 @@ known likelihood, AUROC by hand, every architecture's shapes, and short real tra
 
 import json
 import math
+import re
 import subprocess
 
 import numpy as np
@@ -157,6 +158,14 @@ def test_vae_learns_mnist(vae_run):
     # -ELBO in nats per image against grey levels: ~545 (784 log 2) for an untrained decoder.
     assert train[0]["neg_elbo"] > 200 and train[-1]["neg_elbo"] < 140, (train[0]["neg_elbo"], train[-1]["neg_elbo"])
     assert train[-1]["kl"] > 5  # the latents are in use (no posterior collapse)
+    # The summary says what its "loss" is: mid warm-up (51.2 of 60 kimg) the KL weight is 0.853, not 1.
+    summary = (vae_run / "summary.txt").read_text()
+    weight = float(re.search(r"loss = reconstruction \+ w x KL, w = method.beta = 1 ramped from 0 over the first "
+                             r"60 kimg, ([0-9.]+) at the end", summary).group(1))
+    assert weight == pytest.approx(51.2 / 60, abs=1e-3)
+    last, before = train[-1], train[-2]  # over the last interval the weight rose from w(before) to 0.853
+    mid_weight = (kl_weight(before["kimg"] * 1000, 1.0, 60) + weight) / 2
+    assert last["loss/AE"] == pytest.approx(last["recon"] + mid_weight * last["kl"], rel=0.01)
     run = ganforge.load_run(vae_run)
     samples = run.sample(64, seed=0)
     assert samples.shape == (64, 1, 28, 28)

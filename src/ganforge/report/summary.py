@@ -42,6 +42,15 @@ def write_summary(run_dir: Path, cfg, rows: list[dict], final_samples: Path, eva
                                                    ("D_x", "D(x)"), ("D_G_z", "D(G(z))"), ("loss/AE", "loss"),
                                                    ("recon", "reconstruction"), ("kl", "KL"),
                                                    ("neg_elbo", "-ELBO")) if k in f))
+        if "kl" in f and "loss/AE" in f and hasattr(cfg.method, "beta"):  # the loss is not recon + KL: say what it is
+            from ganforge.losses.vae import kl_weight
+
+            m = cfg.method
+            w = kl_weight(summary["kimg"] * 1000, m.beta, m.kl_warmup_kimg)
+            ramp = (f" ramped from 0 over the first {m.kl_warmup_kimg:g} kimg, {w:.3g} at the end"
+                    if m.kl_warmup_kimg > 0 else "")
+            lines.append(f"  (loss = reconstruction + w x KL, w = method.beta = {m.beta:g}{ramp}; "
+                         "-ELBO = reconstruction + KL)")
     if evaluation:
         lines.append(f"evaluation ({evaluation['n']} samples): {evaluation['modes']}/"
                      f"{evaluation['modes_total']} modes, {100 * evaluation['high_quality']:.1f}% "
