@@ -98,7 +98,11 @@ def test_newer_format_is_refused(tmp_path):
         ganforge.load_run(run)
 
 
-def test_disk_full_keeps_previous_checkpoint(tmp_path, monkeypatch):
+@pytest.mark.parametrize("how", ["OSError", "SafetensorError"])
+def test_disk_full_keeps_previous_checkpoint(tmp_path, monkeypatch, how):
+    """A full disk, reported by the OS or by safetensors' own writer (which raises its own error)."""
+    from safetensors import SafetensorError
+
     run = ganforge.train(load_config("toy-ring", SMALL + ["train.steps=10"]), tmp_path / "r", progress=False,
                          log=quiet)
     before = {p.name: p.read_bytes() for p in ckpt_io.latest_checkpoint(run).iterdir()}
@@ -106,7 +110,9 @@ def test_disk_full_keeps_previous_checkpoint(tmp_path, monkeypatch):
 
     def full_disk(tensors, path, *a, **k):
         if "train_state" in str(path):
-            raise OSError(errno.ENOSPC, "No space left on device")
+            raise (OSError(errno.ENOSPC, "No space left on device") if how == "OSError" else
+                   SafetensorError("Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "
+                                   "\"No space left on device\" })"))
         return real_save(tensors, path, *a, **k)
 
     monkeypatch.setattr(ckpt_io, "save_file", full_disk)

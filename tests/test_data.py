@@ -239,6 +239,19 @@ def test_image_folder_refuses_a_tiny_picture_naming_the_file(tmp_path):
         load_dataset(DataConfig(source="folder", path=str(folder), resolution=16, background="teal-ish"))
 
 
+def test_a_large_folder_says_what_it_reads_before_reading(tmp_path):
+    from ganforge.data.folders import load_image_folder
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    tile = Image.fromarray(np.full((8, 8), 200, np.uint8))
+    for i in range(1000):
+        tile.save(folder / f"{i:04d}.png")
+    notes = []
+    data = load_image_folder(str(folder), 8, 1, log=notes.append)
+    assert len(data) == 1000 and notes[0].startswith(f"reading 1,000 pictures from {folder} at 8x8")
+
+
 # ---------------------------------------------------------------------------------------------
 # Colour sets: the emoji of five vendors (fetched by `make test`) and their shared split.
 
