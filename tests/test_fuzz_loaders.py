@@ -26,7 +26,8 @@ from ganforge.errors import GanforgeError
 from ganforge.health import HealthMonitor
 from ganforge.methods import build_method
 from ganforge.report.plots import plot_training_curves, read_metrics
-from ganforge.train.loop import LoopHooks, MetricsLog, TrainingLoop
+from ganforge.train.loop import LoopHooks, TrainingLoop
+from ganforge.train.metrics_log import MetricsLog
 
 TOY = ["--set", "train.steps=10", "--set", "train.checkpoint_every=0", "--set", "data.toy_points=2000",
        "--set", "model.g_width=16", "--set", "model.d_width=16", "--set", "train.log_every=5"]

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from ganforge.report.images import picture_path  # noqa: E402
-from ganforge.train.loop import parse_rows  # noqa: E402
+from ganforge.train.metrics_log import parse_rows  # noqa: E402
 
 
 def read_metrics(run_dir: Path) -> list[dict]:

@@ -30,6 +30,7 @@ from ganforge.errors import GanforgeError, Interrupted
 from ganforge.train import checkpoint as ckpt_io
 from ganforge.train.checks import DamagedCheckpoint
 from ganforge.train.ema import ema_beta, update_ema
+from ganforge.train.metrics_log import MetricsLog
 from ganforge.train.signals import StopSignals
 
 
@@ -73,50 +74,6 @@ def stat_name(phase: str, key: str) -> str:
     if key == "loss":
         return f"loss/{phase}"
     return f"loss/{phase}_{key}" if key in ("real", "fake") else key
-
-
-#: the values of metrics.jsonl that are text (alert rows); every other value is a number
-TEXT_KEYS = frozenset({"alert", "message", "suggestion"})
-
-
-def parse_rows(text: str) -> list[dict]:
-    """metrics.jsonl's rows. A line that is not a JSON object with a whole, non-negative step and a kimg (the
-    torn last line of a killed write, a damaged line) is skipped, and so is any value of the
-    wrong kind, so that plots, the report and the health monitor's replay never meet one."""
-    rows = []
-    for line in text.splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(row, dict) or isinstance(row.get("step"), bool) or not isinstance(row.get("step"), int) \
-                or row["step"] < 0 or not _right_kind("kimg", row.get("kimg")):
-            continue
-        rows.append({k: v for k, v in row.items() if _right_kind(k, v)})  # null: as if absent
-    return rows
-
-
-def _right_kind(key: str, value) -> bool:
-    if key in TEXT_KEYS:
-        return isinstance(value, str)
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-class MetricsLog:
-    """Appends JSON rows to metrics.jsonl; on resume drops rows past the checkpoint's step."""
-
-    def __init__(self, path: Path, keep_through_step: int | None):
-        self.path = path
-        if keep_through_step is not None and path.exists():
-            rows = parse_rows(path.read_text(errors="replace"))
-            kept = [json.dumps(r) for r in rows if r["step"] <= keep_through_step]
-            path.write_text("".join(r + "\n" for r in kept))
-        elif keep_through_step is None:
-            path.write_text("")
-
-    def write(self, row: dict) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps(row) + "\n")
 
 
 @dataclass
