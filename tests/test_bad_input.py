@@ -10,6 +10,7 @@ The loader fuzzer lives in test_fuzz_loaders.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
@@ -204,21 +205,13 @@ def test_bad_command_line(toy_run, tmp_path, capsys, argv, fragment, expected_co
     argv = [a.replace("RUN", str(toy_run)).replace("TMP", str(tmp_path)) for a in argv]
     if argv[0] == "train" and "--out" not in argv and "--resume" not in argv and len(argv) > 1:
         argv += ["--out", str(tmp_path / "new")]
-    with pytest.raises(SystemExit) if expected_code == 2 else _nothing() as exited:
+    with pytest.raises(SystemExit) if expected_code == 2 else contextlib.nullcontext() as exited:
         code, _, err = run_cli(capsys, *argv)
     if expected_code == 2:
         code, err = exited.value.code, capsys.readouterr().err
     assert_one_line_error(code, err, fragment, expected_code)
     assert snapshot(toy_run) == before
     assert not (tmp_path / "new").exists()
-
-
-class _nothing:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 # -- picture folders -------------------------------------------------------------------------------

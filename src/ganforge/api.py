@@ -136,16 +136,13 @@ class Run:
         self.method = build_method(self.config, data, self.device)
         # The newest checkpoint whose weights pass their checks, unless one was named.
         candidates = [Path(checkpoint)] if checkpoint else ckpt_io.list_checkpoints(self.run_dir)[::-1]
-        for i, ckpt in enumerate(candidates):
-            try:
-                self.state = ckpt_io.read_state(ckpt)
-                ckpt_io.load_weights(ckpt, self.method.networks())
-                break
-            except GanforgeError as exc:
-                if i == len(candidates) - 1:
-                    raise
-                (log or _to_stderr)(f"ganforge: {exc}; using the checkpoint before it")
-        self.checkpoint = ckpt
+
+        def load(ckpt: Path) -> dict:
+            state = ckpt_io.read_state(ckpt)
+            ckpt_io.load_weights(ckpt, self.method.networks())
+            return state
+
+        self.checkpoint, self.state = ckpt_io.load_newest_usable(candidates, load, log or _to_stderr)
         for m in self.method.networks().values():
             m.eval()
 

@@ -16,6 +16,7 @@ from ganforge.config import Config
 from ganforge.data import Dataset, load_dataset
 from ganforge.methods import Method, build_method
 from ganforge.report.plots import plot_training_curves, read_metrics
+from ganforge.train import checkpoint as ckpt_io
 from ganforge.train.loop import LoopHooks, TrainingDiverged, TrainingLoop, seed_everything, select_device
 
 N_FIXED_IMAGES = 64     # the fixed-input grid, 8 x 8
@@ -157,8 +158,6 @@ def run_with_rollbacks(loop: TrainingLoop, rollbacks: int, progress: bool, log=p
     """Run the loop; when a loss becomes NaN or infinite, go back to the last checkpoint with the
     learning rates halved, at most ``rollbacks`` times (train.nan_rollbacks). The halved scale is
     saved in later checkpoints, so a resume continues with it."""
-    from ganforge.train import checkpoint as ckpt_io
-
     for attempt in range(rollbacks + 1):
         try:
             loop.run(progress)

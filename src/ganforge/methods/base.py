@@ -151,7 +151,11 @@ class Method:
     @property
     def sampling_network(self) -> nn.Module:
         """The network samples come from: the EMA copy when there is one."""
-        return self.ema.get(self.sampler + "_ema", self.models[self.sampler])
+        return self.for_sampling(self.sampler)
+
+    def for_sampling(self, name: str) -> nn.Module:
+        """Network ``name`` as used to draw or translate: its EMA copy when there is one."""
+        return self.ema.get(name + "_ema", self.models[name])
 
     @property
     def z_dim(self) -> int:

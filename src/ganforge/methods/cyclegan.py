@@ -190,10 +190,6 @@ class CycleGANMethod(TranslationMethod):
         """Both generators get an EMA copy when method.ema_halflife_kimg > 0 (translate reads it)."""
         return ("G_AB", "G_BA") if self.options.ema_halflife_kimg > 0 else ()
 
-    def translator(self, name: str):
-        """The network that translates for ``name`` (G_AB or G_BA): its EMA copy when there is one."""
-        return self.ema.get(name + "_ema", self.models[name])
-
     def example_inputs(self, n=2):
         c_b, h, w = self.data.sample_shape
         c_a = self.data.condition_shape[0]
@@ -221,12 +217,12 @@ class CycleGANMethod(TranslationMethod):
     def translate(self, inputs: torch.Tensor, device="cpu", direction: str = "a2b") -> torch.Tensor:
         """G_AB(a) (``a2b``) or G_BA(b) (``b2a``) for (N, C, H, W) in [-1, 1], in eval mode, on CPU."""
         forward, _ = DIRECTIONS[direction]
-        return self.generate({"input": inputs}, device, network=self.translator(forward))
+        return self.generate({"input": inputs}, device, network=self.for_sampling(forward))
 
     def reconstruct(self, translations: torch.Tensor, device="cpu", direction: str = "a2b") -> torch.Tensor:
         """The way back: G_BA(G_AB(a)) from G_AB(a) for ``a2b``, G_AB(G_BA(b)) for ``b2a``."""
         _, back = DIRECTIONS[direction]
-        return self.generate({"input": translations}, device, network=self.translator(back))
+        return self.generate({"input": translations}, device, network=self.for_sampling(back))
 
     def preview_inputs(self, dataset, seed: int, n: int) -> tuple[dict[str, torch.Tensor], int]:
         """Eight fixed training pictures of each domain (seeded)."""

@@ -192,9 +192,11 @@ def _loss_trend(training: list[dict], key: str) -> tuple[float, float] | None:
 def _chart_caption(chart_id: str, autoencoder: bool = False, training: list[dict] | None = None) -> str:
     caption = _chart_advice(chart_id, autoencoder)
     if chart_id == "losses":
-        moves = [f"{label} from {a:.3g} to {b:.3g}" for key, label in (("loss/D", "L_D"), ("loss/G", "L_G"),
-                                                                       ("loss/AE", "the loss"))
-                 if (t := _loss_trend(training or [], key)) for a, b in [t]]
+        moves = []
+        for key, label in (("loss/D", "L_D"), ("loss/G", "L_G"), ("loss/AE", "the loss")):
+            trend = _loss_trend(training or [], key)
+            if trend:
+                moves.append(f"{label} from {trend[0]:.3g} to {trend[1]:.3g}")
         if moves:
             caption += " This run (first tenth to last tenth of its rows): " + ", ".join(moves) + "."
     return caption

@@ -184,16 +184,33 @@ def read_state(ckpt: Path) -> dict:
 def load_weights(ckpt: Path, models: dict[str, torch.nn.Module], strict: bool = True) -> None:
     """Load every network in ``models`` from ``models.safetensors`` (all checked first)."""
     tensors = checks.read_tensors(ckpt, "models.safetensors")
-    if strict:
-        checks.check_weights(ckpt, tensors, models)
-    else:  # an older run without some network (e.g. no EMA copy): check those it has
-        checks.check_weights(ckpt, tensors, {n: m for n, m in models.items()
-                                             if any(k.startswith(n + ".") for k in tensors)})
+    if not strict:  # an older run without some network (e.g. no EMA copy): those it has
+        models = {n: m for n, m in models.items() if any(k.startswith(n + ".") for k in tensors)}
+    checks.check_weights(ckpt, tensors, models)
+    _apply_weights(tensors, models)
+
+
+def _apply_weights(tensors: dict[str, torch.Tensor], models: dict[str, torch.nn.Module]) -> None:
+    """``models.safetensors``'s tensors (keys ``<network>.<parameter>``), already checked, into the networks."""
     for name, module in models.items():
         prefix = name + "."
-        sd = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-        if sd:
-            module.load_state_dict(sd, strict=True)
+        module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}, strict=True)
+
+
+def load_newest_usable(candidates: list[Path], load, log):
+    """``load(ckpt)`` for the first of ``candidates`` (newest first) that loads without a
+    GanforgeError, saying which ones were passed over; returns (ckpt, what load returned). When none
+    loads, the first error is raised (with a word that the earlier ones failed too)."""
+    first_error = None
+    for i, ckpt in enumerate(candidates):
+        try:
+            return ckpt, load(ckpt)
+        except GanforgeError as exc:
+            first_error = first_error or exc
+            if i + 1 < len(candidates):
+                log(f"ganforge: {exc}; trying the checkpoint before it")
+    more = "; no earlier checkpoint can be used either" if len(candidates) > 1 else ""
+    raise GanforgeError(f"{first_error}{more}")
 
 
 def load_checkpoint(ckpt: Path, networks: dict[str, torch.nn.Module], optimizers: dict[str, torch.optim.Optimizer],
@@ -208,7 +225,7 @@ def load_checkpoint(ckpt: Path, networks: dict[str, torch.nn.Module], optimizers
     checks.check_state(ckpt, state, optimizers, config)
     checks.check_weights(ckpt, weights, networks)
     checks.check_train_tensors(ckpt, tensors, optimizers)
-    load_weights(ckpt, networks)
+    _apply_weights(weights, networks)
     for name, opt in optimizers.items():
         try:
             opt.load_state_dict(_unflatten_optimizer(name, tensors, state["optimizers"][name]))

@@ -93,18 +93,9 @@ class LoopHooks:
     checkpointed: Callable[[int], None] | None = None
 
 
-def training_loop(run_dir: Path, cfg, method, dataset: Dataset, device: torch.device, *, resume: bool = False,
-                  hooks: LoopHooks | None = None, progress: bool = True, log=print) -> dict:
-    """Train ``method`` on ``dataset`` in ``run_dir`` (fresh, or continuing its latest checkpoint)
-    to cfg.train.steps; return the loop's final state (step, images_seen, elapsed_s)."""
-    loop = TrainingLoop(run_dir, cfg, method, dataset, device, hooks or LoopHooks(), log)
-    if resume:
-        loop.resume()
-    return loop.run(progress)
-
-
 class TrainingLoop:
-    """The state of one training run between steps (see :func:`training_loop`)."""
+    """The state of one training run between steps: ``TrainingLoop(...)``, then :meth:`resume` to
+    continue from the run's checkpoint, then :meth:`run` to train to cfg.train.steps."""
 
     def __init__(self, run_dir: Path, cfg, method, dataset: Dataset, device: torch.device, hooks: LoopHooks, log):
         self.run_dir, self.cfg, self.method, self.device, self.hooks, self.log = \
@@ -142,18 +133,7 @@ class TrainingLoop:
         if not candidates:
             raise GanforgeError(f"{self.run_dir} has no complete checkpoint to resume from; start it again "
                                 "without --resume")
-        first_error = None
-        for i, ckpt in enumerate(candidates):
-            try:
-                state = self.load(ckpt)
-                break
-            except DamagedCheckpoint as exc:
-                first_error = first_error or exc
-                if i + 1 < len(candidates):
-                    self.log(f"ganforge: {exc}; trying the checkpoint before it")
-        else:
-            more = "; no earlier checkpoint can be resumed either" if len(candidates) > 1 else ""
-            raise GanforgeError(f"{first_error}{more}") from None
+        ckpt, state = ckpt_io.load_newest_usable(candidates, self.load, self.log)
         self.step, self.images_seen, self.elapsed_s = state["step"], state["images_seen"], state["elapsed_s"]
         self.set_lr_scale(state.get("lr_scale", 1.0))
         self.sums.clear()
