@@ -61,6 +61,11 @@ METHOD_SETUPS = {
     # draw from a restored pool
     "cyclegan": ["data.source=emoji-google-twitter", "data.resolution=16", "model.g_width=4", "model.d_width=4",
                  "model.d_layers=1", "model.res_blocks=1", "method.pool_size=40"],
+    # 8x8 digits upscaled x2 from 4x4: crops and flips draw from the global RNG; the random CNN of
+    # SRGAN's content loss is rebuilt from its seed
+    "srresnet": ["data.source=digits", "model.g_width=4", "model.res_blocks=1", "method.scale=2", "method.crop=8"],
+    "srgan": ["data.source=digits", "model.g_width=4", "model.res_blocks=1", "method.scale=2", "method.crop=8",
+              "model.d_width=4", "model.d_layers=1", "method.content=random-cnn"],
 }
 
 
@@ -115,8 +120,8 @@ def test_method_trains_resumes_exactly_and_samples(name, tmp_path):
         assert torch.equal(samples, run.sample(5, seed=3))  # seeded
         grid, nrow = run.grid(20, seed=0)
         assert grid.shape[1:] == shape and nrow >= 1
-    else:  # an autoencoder has no prior; a translation network needs inputs, not noise
-        with pytest.raises(GanforgeError, match="no distribution|translates images rather than sampling"):
+    else:  # an autoencoder has no prior; a translation or upscaling network needs inputs, not noise
+        with pytest.raises(GanforgeError, match="no distribution|(translates|upscales) (images|pictures) rather"):
             run.sample(5)
     # The preview grid of the fixed inputs has the data's shape too.
     from ganforge.data import load_dataset
@@ -144,7 +149,8 @@ SOURCE_SPECS = {"mnist": DataSpec((1, 28, 28), True, 10), "fashion-mnist": DataS
                 "toy-grid": DataSpec((2,), False, None), "emoji-all": DataSpec((3, 64, 64), True, 10),
                 "edges2emoji": DataSpec((3, 64, 64), True, 10, (1, 64, 64)),
                 "emoji-google2twitter": DataSpec((3, 64, 64), True, 10, (3, 64, 64)),
-                "emoji-google-twitter": DataSpec((3, 64, 64), True, 10, (3, 64, 64), True)}
+                "emoji-google-twitter": DataSpec((3, 64, 64), True, 10, (3, 64, 64), True),
+                "icons-oxygen": DataSpec((3, 128, 128), True, 8)}
 
 
 @pytest.mark.parametrize("preset", sorted(list_presets()))

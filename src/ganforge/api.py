@@ -215,7 +215,8 @@ def load_run(run_dir: str | Path, device: str = "cpu", step: int | None = None) 
 
 
 def evaluate(run_dir: str | Path, n: int | None = None, seed: int = 0, metrics=None, ref_split: str = "test",
-             extractor: str | None = None, resize: bool = False, step: int | None = None, log=print) -> dict:
+             extractor: str | None = None, resize: bool = False, step: int | None = None, log=print,
+             device: str = "cpu") -> dict:
     """The run's metrics, returned and written as an evaluation card under ``run_dir/eval/``.
 
     2-D runs: modes captured, high-quality fraction and reverse KL. Image runs: FID (with a
@@ -226,8 +227,12 @@ def evaluate(run_dir: str | Path, n: int | None = None, seed: int = 0, metrics=N
     from ganforge.evaluation import DEFAULT_IMAGE_METRICS, evaluate_images, evaluate_points
     from ganforge.report.plots import read_metrics
 
-    run = load_run(run_dir, step=step)
-    if run.info.get("condition_shape"):
+    run = load_run(run_dir, device=device, step=step)
+    if hasattr(run.method, "upscale"):
+        from ganforge.upscaling import evaluate_upscaling
+
+        card = evaluate_upscaling(run, n, seed, extractor, device=run.device, log=log)
+    elif run.info.get("condition_shape"):
         from ganforge.report.images import save_grid
         from ganforge.translation import evaluate_translation
 

@@ -51,7 +51,10 @@ class RunHooks:
             self.real_points = dataset.x[torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))
                                          [:n_fixed]]
         self.evaluator = None
-        if t.eval_every_kimg > 0:
+        if t.eval_every_kimg > 0 and not method.has_prior:
+            log(f"note: train.eval_every_kimg samples from a prior, which method {cfg.method.name} has not; it is "
+                f"ignored (measure the run with `ganforge evaluate {run_dir}`)")
+        elif t.eval_every_kimg > 0:
             from ganforge.evaluation import PeriodicEvaluator
 
             self.evaluator = PeriodicEvaluator(dataset, t.eval_samples, seed=t.seed, log=log)
@@ -140,6 +143,8 @@ def run_training(run_dir: Path, cfg: Config, *, resume: bool = False, progress: 
     loop = TrainingLoop(run_dir, cfg, method, dataset, device, LoopHooks(), log)
     if resume:  # the checkpoint is checked and loaded before anything in the run is written
         loop.resume()
+    else:
+        method.initialise(log)
     write_run_info(run_dir, cfg, dataset)
     hooks = RunHooks(run_dir, cfg, method, dataset, device, resume=resume, log=log)
     loop.hooks = hooks.loop_hooks()

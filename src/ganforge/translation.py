@@ -23,8 +23,9 @@ from ganforge.errors import GanforgeError
 
 def require_translation(run) -> None:
     if not run.info.get("condition_shape"):
+        hint = "; it upscales: `ganforge upscale RUN IMAGE... -o OUT`" if hasattr(run.method, "upscale") else ""
         raise GanforgeError(f"{run.run_dir} is not a translation run (method {run.config.method.name}); translate "
-                            "with a pix2pix or cyclegan run")
+                            f"with a pix2pix or cyclegan run{hint}")
 
 
 def stride_of(run) -> int:

@@ -17,6 +17,7 @@ def add_parsers(sub) -> None:
     e.add_argument("--extractor", help="feature network (default: the one trained on the run's dataset)")
     e.add_argument("--resize", action="store_true", help="convert images to the extractor's input size")
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"], help="where the run's networks run")
 
     ev = sub.add_parser("evaluator", help="the feature networks behind the image metrics")
     evsub = ev.add_subparsers(dest="evaluator_command", required=True, metavar="ACTION")
@@ -51,7 +52,8 @@ def cmd_evaluate(args) -> int:
 
     metrics = [m.strip() for m in args.metrics.split(",")] if args.metrics else None
     result = api.evaluate(args.run_dir, n=args.n, seed=args.seed, metrics=metrics, ref_split=args.ref,
-                          extractor=args.extractor, resize=args.resize, step=args.step, log=_err)
+                          extractor=args.extractor, resize=args.resize, step=args.step, log=_err,
+                          device=args.device)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -63,6 +65,8 @@ def cmd_evaluate(args) -> int:
         print(f"  modes captured   {m['modes']}/{m['modes_total']}")
         print(f"  high quality     {100 * m['high_quality']:.1f}%  ({m['n']} samples, seed {m['seed']})")
         print(f"  reverse KL       {m['reverse_kl']:.4f}")
+    elif "test_sets" in result:
+        print(format_upscaling_card(result))
     elif "translation" in result["metrics"] or "a2b" in result["metrics"]:
         ref, m = result["reference"], result["metrics"]
         print(f"  {ref['n']} held-out pictures of {ref['dataset']} ({ref['split']})")
@@ -98,6 +102,24 @@ def format_translation_metrics(m: dict) -> str:
         lines.append(f"  spread of translations / real targets {m['spread']:.3f} (features; near 0: collapse)")
     if "cycle" in m:
         lines.append(f"  cycle reconstruction L1 {m['cycle']['l1']['mean']:.4f}")
+    return "\n".join(lines)
+
+
+def format_upscaling_card(card: dict) -> str:
+    """The perception-distortion table of a super-resolution card: one block per test set, a row
+    for bicubic and for the model (PSNR and SSIM on Y and RGB, FID of crops)."""
+    lines = [f"  x{card['scale']} {card['method']}; {card['protocol']}"]
+    for name, t in card["test_sets"].items():
+        lines.append(f"  {name} ({t['pictures']} pictures)" + (f": {', '.join(t['names'])}" if "names" in t else ""))
+        lines.append(f"    {'':<8} {'PSNR-Y':>7} {'SSIM-Y':>7} {'PSNR-RGB':>9} {'SSIM-RGB':>9} {'FID':>8}")
+        for kind in ("bicubic", "model"):
+            m = t[kind]
+            fid = f"{m['fid']['value']:8.2f}" if "fid" in m else f"{'-':>8}"
+            lines.append(f"    {kind:<8} {m['psnr_y']['mean']:7.2f} {m['ssim_y']['mean']:7.4f} "
+                         f"{m['psnr_rgb']['mean']:9.2f} {m['ssim_rgb']['mean']:9.4f} {fid}")
+        lines.append(f"    gain over bicubic: {t['psnr_y_gain_db']:+.2f} dB PSNR-Y")
+    if card.get("extractor"):
+        lines.append(f"  features: {describe_extractor(card['extractor'])}")
     return "\n".join(lines)
 
 

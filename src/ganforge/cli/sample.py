@@ -1,4 +1,4 @@
-"""Drawing from a run: `sample`, `interpolate`, latent directions (`directions`, `edit`), `translate`."""
+"""Drawing from a run: `sample`, `interpolate`, latent directions (`directions`, `edit`), `translate`, `upscale`."""
 
 from __future__ import annotations
 
@@ -53,6 +53,17 @@ def add_parsers(sub) -> None:
                     help="cyclegan: translate domain A to B (default) or B to A")
     tr.add_argument("--resize", action="store_true",
                     help="scale and centre-crop pictures whose sides are not multiples of the training side")
+
+    up = run_command(sub, "upscale", "upscale images of any size with a srresnet or srgan run (tiled, seamless); "
+                     "--compare shows nearest | bicubic | model | original", cmd_upscale, output="upscaled")
+    up.add_argument("inputs", nargs="+", help="image files or folders")
+    up.add_argument("--scale", type=int, default=None,
+                    help="the factor (default the run's; a smaller one resizes the model's output down)")
+    up.add_argument("--compare", action="store_true",
+                    help="take each input as the original: downscale it, then show nearest | bicubic | model | "
+                    "original side by side")
+    up.add_argument("--tile", type=int, default=96, help="input pixels per tile side (bounds memory; default 96)")
+    up.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
 
 
 def cmd_sample(args) -> int:
@@ -218,4 +229,54 @@ def cmd_translate(args) -> int:
               "files": [str(f) for f in files]}
     print(json.dumps(result) if args.json else
           f"wrote {n} rows of {' | '.join(result['columns'])} ({args.direction}, step {run.step}) to {out}")
+    return 0
+
+
+def cmd_upscale(args) -> int:
+    import torch.nn.functional as F
+
+    from ganforge import api
+    from ganforge.autoencoding import image_files
+    from ganforge.data.folders import parse_background, save_png_file
+    from ganforge.report.images import IMAGE_SUFFIXES, save_grid, to_uint8
+    from ganforge.translation import output_names
+    from ganforge.upscaling import comparison_row, read_picture, require_upscaler, upscale_tiled
+
+    run = api.load_run(args.run_dir, device=args.device, step=args.step)
+    require_upscaler(run)
+    method, device = run.method, run.device
+    scale = args.scale or method.scale
+    if not 1 <= scale <= method.scale:
+        raise GanforgeError(f"--scale {scale}: this run upscales x{method.scale}; ask for 1 to {method.scale} (a "
+                            f"smaller factor resizes its output down), or train a run with method.scale={scale}")
+    if args.compare and scale != method.scale:
+        raise GanforgeError(f"--compare shows the run's own x{method.scale}; leave --scale out")
+    files = image_files([Path(p) for p in args.inputs])
+    out = Path(args.output).expanduser()
+    to_file = out.suffix.lower() in IMAGE_SUFFIXES
+    if to_file and len(files) > 1:
+        raise GanforgeError(f"{len(files)} inputs cannot go to one file {out}; name a folder with -o")
+    if not to_file and out.is_dir() and any(out.iterdir()):
+        raise GanforgeError(f"{out} is not empty; name a new or empty folder (nothing is overwritten there), or a "
+                            ".png file for one input")
+    channels, background = run.info["sample_shape"][0], parse_background(run.config.data.background)
+    names = [out.name] if to_file else output_names(files)
+    written = []
+    for name, f in zip(names, files, strict=True):
+        picture = read_picture(f, channels, background)
+        target = out if to_file else out / name
+        if args.compare:
+            save_grid(comparison_row(method, picture, args.tile, device), target, nrow=4)
+        else:
+            big = upscale_tiled(method, picture, args.tile, device)
+            if scale != method.scale:
+                h, w = picture.shape[-2:]
+                big = F.interpolate(big, size=(h * scale, w * scale), mode="bicubic", antialias=True,
+                                    align_corners=False).clamp(-1, 1)
+            save_png_file(to_uint8(big)[0], target)
+        written.append(str(target))
+    result = {"outputs": written, "n": len(written), "scale": scale, "compare": args.compare, "step": run.step}
+    what = "comparison strip(s) nearest | bicubic | model | original" if args.compare else f"x{scale} upscaling(s)"
+    print(json.dumps(result) if args.json else
+          f"wrote {len(written)} {what} (step {run.step}) to {out if to_file else str(out) + '/'}")
     return 0

@@ -67,14 +67,16 @@ class ModelConfig:
     ae_width: int = _opt(32, "ae/vae: conv channels of the first encoder layer, or MLP hidden units", min=1)
     ae_depth: int = _opt(2, "ae/vae with model.arch=mlp: hidden layers of encoder and decoder", min=1, max=16)
     d_layers: int = _opt(3, "pix2pix, cyclegan: strided layers of the PatchGAN discriminator (3: 70x70 patches, "
-                         "2: 34x34)", min=1, max=6)
-    norm: str = _opt("batch", "pix2pix, cyclegan: normalisation in the generator and the PatchGAN, batch or "
-                     "instance", choices=["batch", "instance"])
+                         "2: 34x34); srgan: stride-2 stages of its discriminator (the paper: 4)", min=1, max=6)
+    norm: str = _opt("batch", "pix2pix, cyclegan, srresnet, srgan: normalisation in the generator and the "
+                     "discriminator, batch, instance or none", choices=["batch", "instance", "none"])
     upsample: str = _opt("transpose", "cyclegan: generator upsampling, transpose (the paper's strided transposed "
                          "conv) or resize (nearest x2 then a 3x3 conv, no checkerboard)",
                          choices=["transpose", "resize"])
     res_blocks: int = _opt(9, "cyclegan: residual blocks of the ResNet generator (the paper: 6 up to 128 px, 9 at "
-                           "256)", min=1, max=32)
+                           "256); srresnet, srgan: of the SRResNet (the paper: 16)", min=1, max=32)
+    bicubic_skip: bool = _opt(False, "srresnet, srgan: add the bicubic upscaling of the input to the output, so the "
+                              "network learns only what bicubic misses (VDSR's global residual; not in the paper)")
     likelihood: str = _opt("bernoulli", "ae/vae decoder p(x|z): bernoulli (pixels as probabilities; binary "
                            "cross-entropy) or gaussian (mean in [-1, 1], one learned sigma)",
                            choices=["bernoulli", "gaussian"])

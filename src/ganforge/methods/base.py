@@ -98,6 +98,8 @@ class Method:
     game = None
     #: per-sample tensors besides x and y that batches must carry (from Dataset.extra), e.g. "input"
     batch_extras: tuple[str, ...] = ()
+    #: the networks in a few words for summaries (None: the config's model.arch)
+    architecture: str | None = None
     #: what the training-time grids show, for the report's caption
     preview_caption = "the same fixed noise at every step"
 
@@ -137,6 +139,10 @@ class Method:
     def load_state_dict(self, tensors: dict[str, torch.Tensor], state: dict) -> None:
         if tensors or state:
             raise GanforgeError(f"the checkpoint holds state for method {self.options.name} that it does not use")
+
+    def initialise(self, log=print) -> None:
+        """Called once when a run starts fresh (never on resume, whose checkpoint holds the
+        weights): e.g. SRGAN's generator starts from a finished SRResNet run. Default: nothing."""
 
     def objective(self) -> str:
         """A few words on what the method minimises, for summaries and reports."""

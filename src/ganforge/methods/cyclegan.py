@@ -141,6 +141,7 @@ class CycleGANMethod(TranslationMethod):
 
     Options = CycleGANOptions
     model_keys = CYCLEGAN_MODEL_KEYS
+    architecture = "ResNet + PatchGAN"
     sampler = "G_AB"
     translate_usage = "RUN --direction a2b|b2a INPUT... -o OUT"
     preview_caption = ("eight fixed training pictures of each domain at every step: rows of A, G_AB(A), "

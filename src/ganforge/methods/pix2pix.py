@@ -108,6 +108,7 @@ class Pix2PixMethod(TranslationMethod):
 
     Options = Pix2PixOptions
     model_keys = PIX2PIX_MODEL_KEYS
+    architecture = "U-Net + PatchGAN"
     preview_caption = ("eight fixed training pairs at every step, in three rows: the inputs, G's translations "
                        "(dropout off), the targets")
 

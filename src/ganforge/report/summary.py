@@ -64,7 +64,7 @@ def write_summary(run_dir: Path, cfg, rows: list[dict], final_samples: Path, eva
 
 
 def _architecture(cfg) -> str:
-    """model.arch for the methods that read it; the fixed networks of the others."""
-    from ganforge.config import method_spec
+    """The method's fixed networks (Method.architecture), or model.arch for the methods that read it."""
+    from ganforge.methods import METHODS
 
-    return cfg.model.arch if "arch" in method_spec(cfg.method.name).model_keys else "U-Net + PatchGAN"
+    return METHODS[cfg.method.name].architecture or cfg.model.arch
