@@ -229,3 +229,27 @@ def test_evaluate_command_prints_the_trade_off_table(srresnet_run, capsys):
     assert main(["evaluate", str(srresnet_run), "-n", "20"]) == 0
     text = capsys.readouterr().out
     assert "bicubic" in text and "model" in text and "PSNR-Y" in text and "photos" in text
+    # The card's example rows are saved, and the report shows the card in one line and the rows.
+    from ganforge.report.html import write_report
+
+    (picture,) = (srresnet_run / "eval").glob("upscaled_step_*.png")
+    assert Image.open(picture).width > 4 * 32
+    page = write_report(srresnet_run).read_text()
+    assert "icons-oxygen test (20): PSNR-Y" in page and "(bicubic -&gt; model)" in page
+    assert "held-out pictures: nearest | bicubic | model | original, at step 600" in page
+
+
+@pytest.mark.parametrize("method, data, message", [
+    ({"crop": 50}, {"source": "icons-oxygen", "resolution": 64}, "method.crop=50 is not a multiple of method.scale=4; use"),
+    ({"crop": 96}, {"source": "icons-oxygen", "resolution": 32}, "method.crop=96 is larger than the 32-px pictures"),
+    ({"scale": 5}, {"source": "digits"}, "method.scale must be one of 2, 3, 4"),
+    ({"name": "srgan", "content": "emoji-convnet", "scale": 2, "crop": 8}, {"source": "digits"},
+     "emoji-convnet reads colour pictures; use random-cnn or mse"),
+    ({"crop": 8}, {"source": "toy-ring"}, "method srresnet upscales pictures; toy-ring holds points"),
+])
+def test_bad_super_resolution_settings_get_one_line(method, data, message):
+    from ganforge.api import build
+
+    with pytest.raises(GanforgeError) as err:
+        build(config_from_dict({"method": {"name": "srresnet", **method}, "data": data}), log=quiet)
+    assert message in str(err.value) and "\n" not in str(err.value)

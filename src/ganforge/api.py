@@ -232,14 +232,12 @@ def evaluate(run_dir: str | Path, n: int | None = None, seed: int = 0, metrics=N
         from ganforge.upscaling import evaluate_upscaling
 
         card = evaluate_upscaling(run, n, seed, extractor, device=run.device, log=log)
+        _save_examples(card, run.run_dir / "eval" / f"upscaled_step_{run.step:09d}.png")
     elif run.info.get("condition_shape"):
-        from ganforge.report.images import save_grid
         from ganforge.translation import evaluate_translation
 
         card = evaluate_translation(run, n, ref_split, seed, extractor, log)
-        picture = run.run_dir / "eval" / f"translations_step_{run.step:09d}.png"
-        save_grid(card.pop("example_rows"), picture, nrow=card["examples"]["columns"])
-        card["examples"]["path"] = picture.name
+        _save_examples(card, run.run_dir / "eval" / f"translations_step_{run.step:09d}.png")
     elif run.info["is_image"]:
         card = evaluate_images(run, metrics or DEFAULT_IMAGE_METRICS, n or 10000, ref_split, seed, extractor,
                                resize, log)
@@ -255,3 +253,11 @@ def evaluate(run_dir: str | Path, n: int | None = None, seed: int = 0, metrics=N
     out.write_text(json.dumps(card, indent=2))
     card["card_path"] = str(out)
     return card
+
+
+def _save_examples(card: dict, picture: Path) -> None:
+    """Save a card's ``example_rows`` (a tensor) as ``picture`` and name it in the card."""
+    from ganforge.report.images import save_grid
+
+    save_grid(card.pop("example_rows"), picture, nrow=card["examples"]["columns"])
+    card["examples"]["path"] = picture.name

@@ -191,9 +191,11 @@ def _score_set(method, originals: list[torch.Tensor], fx, device, seed: int) -> 
 
 
 def evaluate_upscaling(run, n: int | None = None, seed: int = 0, extractor: str | None = None, photos: bool = True,
-                       device="cpu", log=print) -> dict:
+                       device="cpu", log=print, examples: int = 4) -> dict:
     """A super-resolution run on its held-out split (``n`` seeded pictures, default all) and on the
-    natural photographs: bicubic vs the model, PSNR/SSIM (Y and RGB) and FID of crops."""
+    natural photographs: bicubic vs the model, PSNR/SSIM (Y and RGB) and FID of crops. The card
+    also holds ``example_rows``, a tensor (not JSON): nearest | bicubic | model | original rows of
+    ``examples`` evenly spaced held-out pictures, for the caller to save as a picture."""
     import dataclasses
 
     from ganforge.data import load_dataset
@@ -216,6 +218,8 @@ def evaluate_upscaling(run, n: int | None = None, seed: int = 0, extractor: str 
         names, pictures = natural_photos(channels)
         if pictures:
             sets["photos"] = {**_score_set(method, pictures, fx, device, seed), "names": names}
+    shown = torch.linspace(0, len(held_out) - 1, min(examples, len(held_out))).round().long().tolist()
+    example_rows = torch.cat([comparison_row(method, held_out[i], device=device) for i in shown])
     s = method.scale
     protocol = (f"each original mod-cropped to a multiple of {s}, downscaled x{s} (bicubic, antialiased, rounded to "
                 f"8 bits) and upscaled back by bicubic interpolation and by the model (rounded to 8 bits); PSNR (dB) "
@@ -226,4 +230,7 @@ def evaluate_upscaling(run, n: int | None = None, seed: int = 0, extractor: str 
     return {"run": str(run.run_dir), "step": run.step, "checkpoint": run.checkpoint.name,
             "kimg": run.state["images_seen"] / 1000, "scale": s, "method": run.config.method.name,
             "extractor": extractor_record(fx) if fx else None, "protocol": protocol,
-            "ganforge_version": __version__, "time_s": round(time.perf_counter() - t0, 2), "test_sets": sets}
+            "ganforge_version": __version__, "time_s": round(time.perf_counter() - t0, 2), "test_sets": sets,
+            "example_rows": example_rows,
+            "examples": {"pictures": [int(pick[i]) for i in shown], "columns": 4,
+                         "caption": "held-out pictures: nearest | bicubic | model | original"}}

@@ -288,6 +288,9 @@ def _evaluation_section(run_dir: Path, summary: dict) -> list[str]:
     for path in cards:
         card = _read_json(path) or {}
         metrics = card.get("metrics") or card.get("modes") or {}
+        if "test_sets" in card:  # super-resolution: bicubic -> model on each test set
+            rows.append((f"step {card.get('step', 0):,}", _upscaling_line(card["test_sets"])))
+            continue
         if card.get("generated") and card.get("extractor"):
             measured = f" (extractor {card['extractor']['name']}, {card['generated']['n']} samples)"
         elif card.get("reference") and "translation" in metrics:
@@ -302,10 +305,28 @@ def _evaluation_section(run_dir: Path, summary: dict) -> list[str]:
              + [f"<tr><td>{_e(a)}</td><td>{_e(b)}</td></tr>" for a, b in rows] + ["</table>"])
     last = (_read_json(cards[-1]) or {}) if cards else {}
     picture = run_dir / "eval" / str((last.get("examples") or {}).get("path", ""))
-    if picture.is_file():  # a translation run: held-out pairs as input | output | target rows
-        parts.append(_figure(picture.read_bytes(), "held-out translations", "translations",
-                             f"held-out pairs at step {last.get('step', 0):,}: input | output | target"))
+    if picture.is_file():  # a translation or super-resolution run: held-out examples in rows
+        caption = (last.get("examples") or {}).get("caption", "held-out pairs: input | output | target")
+        parts.append(_figure(picture.read_bytes(), "held-out examples", "translations",
+                             f"{caption}, at step {last.get('step', 0):,}"))
     return parts
+
+
+def _upscaling_line(test_sets: dict) -> str:
+    """'icons-oxygen test (110): PSNR-Y 23.93 -> 27.63 dB (+3.70), SSIM-Y 0.727 -> 0.854, FID 200.5
+    -> 35.7 (bicubic -> model); photos (8): ...'"""
+    bits = []
+    for name, t in test_sets.items():
+        b, m = t.get("bicubic", {}), t.get("model", {})
+        try:
+            text = (f"{name} ({t['pictures']}): PSNR-Y {b['psnr_y']['mean']:.2f} -> {m['psnr_y']['mean']:.2f} dB "
+                    f"({t['psnr_y_gain_db']:+.2f}), SSIM-Y {b['ssim_y']['mean']:.3f} -> {m['ssim_y']['mean']:.3f}")
+            if "fid" in b and "fid" in m:
+                text += f", FID {b['fid']['value']:.1f} -> {m['fid']['value']:.1f}"
+        except (KeyError, TypeError):
+            continue
+        bits.append(text)
+    return "; ".join(bits) + " (bicubic -> model)" if bits else ""
 
 
 def _flatten_metrics(metrics: dict, depth: int = 0) -> str:
