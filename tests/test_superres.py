@@ -240,7 +240,7 @@ def test_evaluate_command_prints_the_trade_off_table(srresnet_run, capsys):
 
 
 @pytest.mark.parametrize("method, data, message", [
-    ({"crop": 50}, {"source": "icons-oxygen", "resolution": 64}, "method.crop=50 is not a multiple of method.scale=4; use"),
+    ({"crop": 50}, {"source": "icons-oxygen", "resolution": 64}, "method.crop=50 is not a multiple of method.scale=4"),
     ({"crop": 96}, {"source": "icons-oxygen", "resolution": 32}, "method.crop=96 is larger than the 32-px pictures"),
     ({"scale": 5}, {"source": "digits"}, "method.scale must be one of 2, 3, 4"),
     ({"name": "srgan", "content": "emoji-convnet", "scale": 2, "crop": 8}, {"source": "digits"},
