@@ -66,6 +66,9 @@ METHOD_SETUPS = {
     "srresnet": ["data.source=digits", "model.g_width=4", "model.res_blocks=1", "method.scale=2", "method.crop=8"],
     "srgan": ["data.source=digits", "model.g_width=4", "model.res_blocks=1", "method.scale=2", "method.crop=8",
               "model.d_width=4", "model.d_layers=1", "method.content=random-cnn"],
+    # 8x8 digits to a 2x2 grid of 8 codes: the EMA codebook and restarts live in buffers
+    "vqvae": ["data.source=digits", "model.ae_width=8", "model.res_blocks=1", "model.codebook_size=8",
+              "model.code_dim=4"],
 }
 
 
@@ -121,7 +124,8 @@ def test_method_trains_resumes_exactly_and_samples(name, tmp_path):
         grid, nrow = run.grid(20, seed=0)
         assert grid.shape[1:] == shape and nrow >= 1
     else:  # an autoencoder has no prior; a translation or upscaling network needs inputs, not noise
-        with pytest.raises(GanforgeError, match="no distribution|(translates|upscales) (images|pictures) rather"):
+        with pytest.raises(GanforgeError, match="no distribution|(translates|upscales) (images|pictures) rather|"
+                                                "learns codes, not a distribution"):
             run.sample(5)
     # The preview grid of the fixed inputs has the data's shape too.
     from ganforge.data import load_dataset

@@ -149,12 +149,12 @@ def model_summary(method) -> dict[str, list[dict]]:
             if len(list(layer.children())) == 0 and not isinstance(layer, nn.Embedding):
                 def hook(mod, inp, outp, layer_name=layer_name, rows=rows):
                     rows.append({"layer": layer_name, "type": type(mod).__name__,
-                                 "output": list(outp.shape[1:]),
+                                 "output": list((outp[0] if isinstance(outp, tuple) else outp).shape[1:]),
                                  "params": sum(p.numel() for p in mod.parameters(recurse=False))})
                 hooks.append(layer.register_forward_hook(hook))
         was_training = module.training
         module.eval()
-        device = next(module.parameters()).device
+        device = next(iter([*module.parameters(), *module.buffers()])).device  # an EMA codebook has only buffers
         with torch.no_grad():
             module(*(t.to(device) for t in inputs[name]))
         module.train(was_training)

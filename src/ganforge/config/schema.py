@@ -64,7 +64,8 @@ class ModelConfig:
                         min=1)
     g_depth: int = _opt(3, "MLP generator hidden layers", min=1, max=16)
     d_depth: int = _opt(3, "MLP discriminator hidden layers", min=1, max=16)
-    ae_width: int = _opt(32, "ae/vae: conv channels of the first encoder layer, or MLP hidden units", min=1)
+    ae_width: int = _opt(32, "ae/vae: conv channels of the first encoder layer, or MLP hidden units; vqvae: "
+                        "channels of its encoder and decoder (the Sonnet example: 128)", min=1)
     ae_depth: int = _opt(2, "ae/vae with model.arch=mlp: hidden layers of encoder and decoder", min=1, max=16)
     d_layers: int = _opt(3, "pix2pix, cyclegan: strided layers of the PatchGAN discriminator (3: 70x70 patches, "
                          "2: 34x34); srgan: stride-2 stages of its discriminator (the paper: 4)", min=1, max=6)
@@ -74,7 +75,10 @@ class ModelConfig:
                          "conv) or resize (nearest x2 then a 3x3 conv, no checkerboard)",
                          choices=["transpose", "resize"])
     res_blocks: int = _opt(9, "cyclegan: residual blocks of the ResNet generator (the paper: 6 up to 128 px, 9 at "
-                           "256); srresnet, srgan: of the SRResNet (the paper: 16)", min=1, max=32)
+                           "256); srresnet, srgan: of the SRResNet (the paper: 16); vqvae: of its encoder and "
+                           "decoder (2)", min=0, max=32)
+    codebook_size: int = _opt(512, "vqvae: codes in the codebook (K)", min=2, max=65536)
+    code_dim: int = _opt(64, "vqvae: dimension of each code vector (D)", min=1, max=4096)
     bicubic_skip: bool = _opt(False, "srresnet, srgan: add the bicubic upscaling of the input to the output, so the "
                               "network learns only what bicubic misses (VDSR's global residual; not in the paper)")
     likelihood: str = _opt("bernoulli", "ae/vae decoder p(x|z): bernoulli (pixels as probabilities; binary "

@@ -62,16 +62,21 @@ def plot_training_curves(rows: list[dict], path: Path) -> Path | None:
 
 
 def plot_autoencoder_curves(rows: list[dict], path: Path) -> Path:
-    """Reconstruction term, KL and negative ELBO (nats per image) against kimg."""
+    """Reconstruction term, KL and negative ELBO (nats per image) against kimg; for a VQ-VAE, its
+    reconstruction MSE and commitment term."""
     kimg = [r["kimg"] for r in rows]
     fig, ax = plt.subplots(figsize=(7, 4))
-    for key, label in (("neg_elbo", "-ELBO (KL weight 1)"), ("recon", "reconstruction -log p(x|z)"),
-                       ("kl", "KL(q(z|x) || p(z))"), ("perceptual", "perceptual term")):
+    vq = "recon_mse" in rows[-1]
+    terms = ((("recon_mse", "reconstruction MSE"), ("commitment", "commitment |z_e - sg(z_q)|^2")) if vq else
+             (("neg_elbo", "-ELBO (KL weight 1)"), ("recon", "reconstruction -log p(x|z)"),
+              ("kl", "KL(q(z|x) || p(z))"), ("perceptual", "perceptual term")))
+    for key, label in terms:
         if key in rows[-1]:
             ax.plot(kimg, [r.get(key) for r in rows], label=label)
-    ax.set_ylabel("nats per image")
+    ax.set_ylabel("mean squared error ([-1, 1] units)" if vq else "nats per image")
     ax.set_xlabel("thousands of real images seen (kimg)")
-    ax.legend()
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -1,0 +1,131 @@
+"""Method "vqvae" (van den Oord et al. 2017): an autoencoder whose code is a grid of codebook entries.
+
+For a batch x in [-1, 1], z_e = E(x) (B, D, h, w), z_q = the nearest codebook vectors (models/vq.py,
+straight-through gradient), x_hat = G(z_q):
+
+    minimise  mean (x_hat - x)^2  +  beta * mean |z_e - sg(z_q)|^2   (+ mean |sg(z_e) - z_q|^2 without EMA)
+
+with beta = 0.25; by default the codebook follows its assigned vectors by exponential moving
+averages (decay 0.99, Laplace smoothing) instead of the last term, and dead codes (EMA count below
+``method.dead_below``) restart at batch vectors. Logged: the reconstruction MSE, the same over the
+batch's variance (``recon_over_var``, the Sonnet example's measure), the codebook's perplexity
+(exp of the entropy of code use in the batch: K when all K codes are used equally), the fraction
+of codes used in the batch and the restarts. One code of K is log2 K bits, so a 7x7 grid of 512
+codes holds 49 x 9 = 441 bits per image.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ganforge.config import MethodOptions, _opt
+from ganforge.data import Batch
+from ganforge.errors import GanforgeError
+from ganforge.losses.perceptual import pixel_mse
+from ganforge.methods.base import Carry, Method, OptimizerSpec, Phase
+from ganforge.models.vq import VectorQuantizer, VQDecoder, VQEncoder
+
+VQ_MODEL_KEYS = ("ae_width", "res_blocks", "codebook_size", "code_dim")
+
+
+@dataclass
+class VQVAEOptions(MethodOptions):
+    name: str = _opt("vqvae", "training method")
+    lr: float = _opt(2e-4, "Adam learning rate", min=0.0, max=1.0)
+    commitment: float = _opt(0.25, "beta, the weight of the commitment loss", min=0.0)
+    codebook: str = _opt("ema", "how the codebook learns: ema (moving averages of its assigned vectors) or loss "
+                         "(the codebook loss, by gradient)", choices=["ema", "loss"])
+    decay: float = _opt(0.99, "method.codebook=ema: the moving averages' decay", min=0.0, max=1.0)
+    dead_below: float = _opt(1.0, "restart a code at a batch vector when its moving count of assigned vectors "
+                             "falls below this; 0: never", min=0.0)
+    paper_keys = ("lr", "commitment", "codebook", "decay")
+
+
+class VQVAEMethod(Method):
+    """Encoder E, vector quantiser Q and decoder G, one Adam over all three."""
+
+    Options = VQVAEOptions
+    model_keys = VQ_MODEL_KEYS
+    architecture = "conv VQ-VAE"
+    has_prior = False
+    preview_caption = "the same real images (odd rows) and their reconstructions (even rows) at every step"
+
+    def __init__(self, cfg, data):
+        super().__init__(cfg, data)
+        if not data.is_image:
+            raise GanforgeError(f"method vqvae encodes pictures; {cfg.data.source} holds points")
+        c, h, w = data.sample_shape
+        if h % 4 or w % 4:
+            raise GanforgeError(f"method vqvae halves the pictures twice; {h}x{w} does not divide by 4 (set "
+                                "data.resolution to 28, 32 or 64)")
+        m, o = cfg.model, self.options
+        self.models = {"E": VQEncoder(c, m.ae_width, m.res_blocks, m.code_dim),
+                       "Q": VectorQuantizer(m.codebook_size, m.code_dim, o.codebook == "ema", o.decay,
+                                            dead_below=o.dead_below),
+                       "G": VQDecoder(c, m.ae_width, m.res_blocks, m.code_dim)}
+
+    def phases(self) -> list[Phase]:
+        return [Phase("AE", "AE", self.loss)]
+
+    def optimizers(self) -> dict[str, OptimizerSpec]:
+        o = self.options
+        networks = ("E", "G") if o.codebook == "ema" else ("E", "Q", "G")
+        return {"AE": OptimizerSpec(o.lr, (0.9, 0.999), networks=networks, kind=o.optimizer,
+                                    weight_decay=o.weight_decay, schedule=self.schedule())}
+
+    def objective(self) -> str:
+        m = self.cfg.model
+        bits = math.log2(m.codebook_size) * (self.data.sample_shape[1] // 4) * (self.data.sample_shape[2] // 4)
+        return (f"MSE + {self.options.commitment:g} x commitment, {m.codebook_size} codes of {m.code_dim} "
+                f"({self.options.codebook} codebook), {bits:g} bits per image")
+
+    def example_inputs(self, n=2):
+        c, h, w = self.data.sample_shape
+        dim = self.cfg.model.code_dim
+        return {"E": (torch.zeros(n, c, h, w),), "Q": (torch.zeros(n, dim, h // 4, w // 4),),
+                "G": (torch.zeros(n, dim, h // 4, w // 4),)}
+
+    def loss(self, models, batch: Batch, carry: Carry | None = None) -> dict[str, torch.Tensor]:
+        x = batch.x
+        z_q, _, q = models["Q"](models["E"](x))
+        mse = pixel_mse(models["G"](z_q), x)
+        loss = mse + self.options.commitment * q["commitment"]
+        if "codebook" in q:
+            loss = loss + q["codebook"]
+        over_var = mse.detach() / x.float().var().clamp_min(1e-8)
+        return {"loss": loss, "recon_mse": mse.detach(), "recon_over_var": over_var, **q}
+
+    # -- encoding and decoding ---------------------------------------------------------------
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Codes (B, h, w) of pictures in [-1, 1]."""
+        return self.models["Q"](self.models["E"](x))[1]
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Pictures for codes (B, h, w)."""
+        return self.models["G"](self.models["Q"].lookup(codes))
+
+    def sampling_inputs(self, n, generator=None, *, label=None, truncation=None):
+        raise GanforgeError("a vqvae run learns codes, not a distribution over them; its pictures are "
+                            "reconstructions (report.html shows them)")
+
+    def preview_inputs(self, dataset, seed, n):
+        """32 fixed real images (seeded pick): the grids show them and their reconstructions."""
+        pick = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed + 2))[:32]
+        return {"x": dataset.x[pick].float() / 127.5 - 1}, 8
+
+    @torch.no_grad()
+    def preview(self, inputs: dict[str, torch.Tensor], device) -> torch.Tensor:
+        """Originals and their reconstructions in alternating rows of 8."""
+        was = {k: m.training for k, m in self.models.items()}
+        for m in self.models.values():
+            m.eval()
+        real = inputs["x"].to(device)
+        recon = self.decode(self.encode(real)).float().clamp(-1, 1).cpu()
+        for k, m in self.models.items():
+            m.train(was[k])
+        real = real.float().cpu()
+        return torch.cat([t for i in range(0, len(real), 8) for t in (real[i:i + 8], recon[i:i + 8])])
