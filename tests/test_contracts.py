@@ -69,7 +69,24 @@ METHOD_SETUPS = {
     # 8x8 digits to a 2x2 grid of 8 codes: the EMA codebook and restarts live in buffers
     "vqvae": ["data.source=digits", "model.ae_width=8", "model.res_blocks=1", "model.codebook_size=8",
               "model.code_dim=4"],
+    # the prior over a tiny vqvae run's 2x2 codes (method.vq_run is added by the vq_runs fixture)
+    "vqprior": ["data.source=digits", "model.prior_width=16", "model.prior_layers=1", "model.prior_heads=2"],
 }
+VQ_TINY = ["model.ae_width=8", "model.res_blocks=1", "model.codebook_size=8", "model.code_dim=4"]
+
+
+@pytest.fixture(scope="module")
+def vq_runs(tmp_path_factory):
+    """A function: data source -> a tiny finished vqvae run on it (made once), for vqprior."""
+    made = {}
+
+    def run_for(source: str):
+        if source not in made:
+            cfg = load_config_from_tree({"name": "tiny-vq", "method": {"name": "vqvae"}},
+                                        [f"data.source={source}", *VQ_TINY, *TINY_TRAIN, "train.steps=2"])
+            made[source] = ganforge.train(cfg, tmp_path_factory.mktemp("vq") / source, progress=False, log=quiet)
+        return made[source]
+    return run_for
 
 
 def method_config(name: str, steps: int, extra=()):
@@ -103,9 +120,10 @@ def test_every_method_is_covered_here():
 
 
 @pytest.mark.parametrize("name", sorted(METHOD_SETUPS))
-def test_method_trains_resumes_exactly_and_samples(name, tmp_path):
-    straight = ganforge.train(method_config(name, 4), tmp_path / "straight", progress=False, log=quiet)
-    half = ganforge.train(method_config(name, 2), tmp_path / "half", progress=False, log=quiet)
+def test_method_trains_resumes_exactly_and_samples(name, tmp_path, vq_runs):
+    extra = [f"method.vq_run={vq_runs('digits')}"] if name == "vqprior" else []
+    straight = ganforge.train(method_config(name, 4, extra), tmp_path / "straight", progress=False, log=quiet)
+    half = ganforge.train(method_config(name, 2, extra), tmp_path / "half", progress=False, log=quiet)
     resume(half, ["train.steps=4"], progress=False, log=quiet)
     assert_same_checkpoint(straight, half)
     rows = [r for r in read_metrics(half) if "time_s" in r]
@@ -158,8 +176,10 @@ SOURCE_SPECS = {"mnist": DataSpec((1, 28, 28), True, 10), "fashion-mnist": DataS
 
 
 @pytest.mark.parametrize("preset", sorted(list_presets()))
-def test_every_preset_builds_networks_that_run(preset):
+def test_every_preset_builds_networks_that_run(preset, vq_runs):
     cfg = load_config(preset)
+    if cfg.method.name == "vqprior":  # it reads a finished vqvae run: a tiny one on the same data
+        cfg = load_config(preset, [f"method.vq_run={vq_runs(cfg.data.source)}"])
     method = build_method(cfg, SOURCE_SPECS[cfg.data.source])
     table = model_summary(method)  # runs every trained network on its example inputs
     assert set(table) == set(method.models) and all(table.values())

@@ -8,6 +8,7 @@ import torch
 
 import ganforge
 from ganforge.config import config_from_dict
+from ganforge.errors import GanforgeError
 from ganforge.models.vq import VectorQuantizer
 from ganforge.report.plots import read_metrics
 
@@ -93,3 +94,38 @@ def test_a_short_mnist_run_reconstructs_and_restarts_keep_the_codebook_alive(tmp
     assert with_restarts["recon_over_var"] < 0.15  # 0.098 here
     assert with_restarts["codes_used"] > 0.8 and with_restarts["perplexity"] > 40  # 0.90 and 71 here
     assert without["codes_used"] < with_restarts["codes_used"] and without["perplexity"] < with_restarts["perplexity"]
+
+
+def test_the_prior_learns_the_codes_samples_them_and_is_measured(tmp_path, capsys):
+    from ganforge.api import load_run
+    from ganforge.cli import main
+
+    vq = ganforge.train(vq_config(300, 1.0), tmp_path / "vq", progress=False, log=quiet)
+    cfg = config_from_dict({
+        "name": "tiny-prior", "data": {"source": "mnist"},
+        "model": {"prior_width": 32, "prior_layers": 2, "prior_heads": 2},
+        "method": {"name": "vqprior", "vq_run": str(vq), "lr": 1e-3},
+        "train": {"steps": 150, "batch_size": 64, "log_every": 50, "sample_every": 0, "checkpoint_every": 1000,
+                  "health": False, "precision": "fp32"}})
+    run_dir = ganforge.train(cfg, tmp_path / "prior", progress=False, log=quiet)
+    rows = [r for r in read_metrics(run_dir) if "bits_per_code" in r]
+    assert rows[-1]["bits_per_code"] < rows[0]["bits_per_code"] - 1.0  # from about log2(128) = 7 bits
+    run = load_run(run_dir)
+    samples = run.sample(6, seed=4)
+    assert samples.shape == (6, 1, 28, 28) and torch.equal(samples, run.sample(6, seed=4))
+    assert not torch.equal(samples, run.sample(6, seed=5))
+    assert main(["evaluate", str(run_dir), "-n", "500", "--metrics", "fid"]) == 0
+    out = capsys.readouterr().out
+    assert "bits per code on the test split (10000 images x 49 codes)" in out
+
+
+def test_the_prior_names_its_vqvae_run_clearly(tmp_path):
+    from ganforge.api import build
+
+    def prior(vq_run, source="mnist"):
+        return config_from_dict({"method": {"name": "vqprior", "vq_run": vq_run}, "data": {"source": source}})
+
+    with pytest.raises(GanforgeError, match="method.vq_run is empty; name the vqvae run"):
+        build(prior(""), log=quiet)
+    with pytest.raises(GanforgeError, match="no finished run of preset vqvae-mnist under runs/"):
+        build(prior("vqvae-mnist"), log=quiet)

@@ -241,6 +241,12 @@ def evaluate(run_dir: str | Path, n: int | None = None, seed: int = 0, metrics=N
     elif run.info["is_image"]:
         card = evaluate_images(run, metrics or DEFAULT_IMAGE_METRICS, n or 10000, ref_split, seed, extractor,
                                resize, log)
+        if hasattr(run.method, "test_bits_per_code"):  # an autoregressive prior: its likelihood of held-out codes
+            import dataclasses
+
+            held = load_dataset(dataclasses.replace(run.config.data, split=ref_split), log=lambda *_: None)
+            card["code_nll"] = {"bits_per_code": run.method.test_bits_per_code(held.x, run.device),
+                                "split": ref_split, "n": len(held), "codes_per_image": run.method.models["P"].length}
     else:
         dataset = load_dataset(run.config.data, log=lambda *_: None)
         card = {"run": str(run.run_dir), "step": run.step, "kimg": run.state["images_seen"] / 1000,

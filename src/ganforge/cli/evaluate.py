@@ -81,6 +81,10 @@ def cmd_evaluate(args) -> int:
         print(f"  features: {describe_extractor(fx)}; {gen['n']} samples (seed {gen['seed']}) "
               f"vs {ref['dataset']} {ref['split']} ({ref['n']}); resize: {result['resize']}")
         print(format_image_metrics(result["metrics"]))
+        if "code_nll" in result:
+            c = result["code_nll"]
+            print(f"  code NLL         {c['bits_per_code']:.4f} bits per code on the {c['split']} split ({c['n']} "
+                  f"images x {c['codes_per_image']} codes)")
     print(f"card: {result['card_path']}")
     return 0
 

@@ -79,6 +79,9 @@ class ModelConfig:
                            "decoder (2)", min=0, max=32)
     codebook_size: int = _opt(512, "vqvae: codes in the codebook (K)", min=2, max=65536)
     code_dim: int = _opt(64, "vqvae: dimension of each code vector (D)", min=1, max=4096)
+    prior_width: int = _opt(128, "vqprior: width of the causal transformer", min=8, max=4096)
+    prior_layers: int = _opt(4, "vqprior: transformer layers", min=1, max=48)
+    prior_heads: int = _opt(4, "vqprior: attention heads (prior_width must divide by it)", min=1, max=64)
     bicubic_skip: bool = _opt(False, "srresnet, srgan: add the bicubic upscaling of the input to the output, so the "
                               "network learns only what bicubic misses (VDSR's global residual; not in the paper)")
     likelihood: str = _opt("bernoulli", "ae/vae decoder p(x|z): bernoulli (pixels as probabilities; binary "

@@ -16,14 +16,15 @@ from ganforge.methods.cyclegan import CycleGANMethod
 from ganforge.methods.gan import ConditionalGANMethod, GANMethod, WGANGPOptions, WGANOptions
 from ganforge.methods.pix2pix import Pix2PixMethod
 from ganforge.methods.srgan import SRGANMethod, SRResNetMethod
-from ganforge.methods.vqvae import VQVAEMethod
+from ganforge.methods.vqvae import VQPriorMethod, VQVAEMethod
 from ganforge.train.ema import make_ema
 
 # name -> (method class, its options when they differ from the class's own)
 METHODS: dict[str, type[Method]] = {"gan": GANMethod, "wgan-gp": GANMethod, "wgan": GANMethod,
                                     "cgan": ConditionalGANMethod, "ae": AutoencoderMethod, "vae": VAEMethod,
                                     "pix2pix": Pix2PixMethod, "cyclegan": CycleGANMethod,
-                                    "srresnet": SRResNetMethod, "srgan": SRGANMethod, "vqvae": VQVAEMethod}
+                                    "srresnet": SRResNetMethod, "srgan": SRGANMethod, "vqvae": VQVAEMethod,
+                                    "vqprior": VQPriorMethod}
 _OPTIONS = {"wgan-gp": WGANGPOptions, "wgan": WGANOptions}
 
 for _name, _cls in METHODS.items():

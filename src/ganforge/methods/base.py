@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -272,3 +273,27 @@ class TranslationMethod(Method):
 
     def forward_sampler(self, net: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return net(inputs["input"])
+
+
+def find_finished_run(name: str, key: str, runs_root: Path = Path("runs")) -> Path:
+    """The run a setting (``key``, e.g. method.init_run) names: a run directory, or a preset name such as
+    ``srresnet-icons-x4``, meaning the newest finished run of it under ``runs/`` (where
+    ``ganforge train PRESET`` puts runs by default, numbered)."""
+    from ganforge.train.checkpoint import latest_checkpoint
+
+    def finished(path: Path) -> bool:
+        return (path / "config.json").is_file() and latest_checkpoint(path) is not None
+
+    path = Path(name)
+    if path.is_dir():
+        if not finished(path):
+            raise GanforgeError(f"{key}={name} holds no checkpoint; train that run first")
+        return path
+    if "/" not in name and runs_root.is_dir():
+        candidates = sorted(p for p in runs_root.glob(f"*-{name}") if p.name.split("-", 1)[0].isdigit()
+                            and finished(p))
+        if candidates:
+            return candidates[-1]
+    raise GanforgeError(f"{key}={name}: no such run directory, and no finished run of preset {name} under "
+                        f"{runs_root}/; train one first (`ganforge train {name}`), or pass its folder "
+                        f"(--set {key}=runs/00001-...)")

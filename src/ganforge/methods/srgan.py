@@ -32,7 +32,7 @@ from ganforge.data.resample import bicubic_downscale, bicubic_upscale
 from ganforge.errors import GanforgeError
 from ganforge.losses.gan import GAMES
 from ganforge.losses.perceptual import feature_distance, pixel_mse
-from ganforge.methods.base import Carry, Method, OptimizerSpec, Phase
+from ganforge.methods.base import Carry, Method, OptimizerSpec, Phase, find_finished_run
 from ganforge.methods.gan import d_output_stats
 from ganforge.models.srresnet import ClassifierFeatures, RandomFeatureCNN, SRDiscriminator, SRResNet
 
@@ -141,29 +141,8 @@ def content_network(name: str, channels: int) -> torch.nn.Module | None:
 
 
 def find_init_run(name: str, runs_root: Path = Path("runs")) -> Path:
-    """The run ``method.init_run`` names: a run directory, or a preset name such as
-    ``srresnet-icons-x4``, meaning the newest finished run of it under ``runs/`` (where
-    ``ganforge train PRESET`` puts runs by default, numbered)."""
-    from ganforge.train.checkpoint import latest_checkpoint
-
-    def finished(path: Path) -> bool:
-        return (path / "config.json").is_file() and latest_checkpoint(path) is not None
-
-    path = Path(name)
-    if path.is_dir():
-        if not finished(path):
-            raise GanforgeError(f"method.init_run={name} holds no checkpoint; train that run first, or set "
-                                "method.init_run='' to start from random weights")
-        return path
-    if "/" not in name and runs_root.is_dir():
-        candidates = sorted(p for p in runs_root.glob(f"*-{name}") if p.name.split("-", 1)[0].isdigit()
-                            and finished(p))
-        if candidates:
-            return candidates[-1]
-    raise GanforgeError(f"method.init_run={name}: no such run directory, and no finished run of preset {name} under "
-                        f"{runs_root}/; train one first (`ganforge train {name}`), pass its folder "
-                        "(--set method.init_run=runs/00001-...), or set method.init_run='' to start from random "
-                        "weights")
+    """The run ``method.init_run`` names (see :func:`methods.base.find_finished_run`)."""
+    return find_finished_run(name, "method.init_run", runs_root)
 
 
 class SRResNetMethod(Method):

@@ -1,4 +1,5 @@
-"""Method "vqvae" (van den Oord et al. 2017): an autoencoder whose code is a grid of codebook entries.
+"""Methods "vqvae" (van den Oord et al. 2017), an autoencoder whose code is a grid of codebook
+entries, and "vqprior", an autoregressive prior over those grids that makes it generative.
 
 For a batch x in [-1, 1], z_e = E(x) (B, D, h, w), z_q = the nearest codebook vectors (models/vq.py,
 straight-through gradient), x_hat = G(z_q):
@@ -18,15 +19,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from ganforge.config import MethodOptions, _opt
 from ganforge.data import Batch
 from ganforge.errors import GanforgeError
 from ganforge.losses.perceptual import pixel_mse
-from ganforge.methods.base import Carry, Method, OptimizerSpec, Phase
-from ganforge.models.vq import VectorQuantizer, VQDecoder, VQEncoder
+from ganforge.methods.base import Carry, Method, OptimizerSpec, Phase, find_finished_run
+from ganforge.models.vq import CodePrior, VectorQuantizer, VQDecoder, VQEncoder
 
 VQ_MODEL_KEYS = ("ae_width", "res_blocks", "codebook_size", "code_dim")
 
@@ -129,3 +132,125 @@ class VQVAEMethod(Method):
             m.train(was[k])
         real = real.float().cpu()
         return torch.cat([t for i in range(0, len(real), 8) for t in (real[i:i + 8], recon[i:i + 8])])
+
+
+@dataclass
+class VQPriorOptions(MethodOptions):
+    name: str = _opt("vqprior", "training method")
+    vq_run: str = _opt("", "the finished vqvae run whose codes the prior learns: its folder, or a preset name for "
+                       "the newest run of it under runs/")
+    lr: float = _opt(3e-4, "AdamW learning rate", min=0.0, max=1.0)
+    temperature: float = _opt(1.0, "sampling temperature of the prior's softmax (below 1: safer, less varied)",
+                              min=1e-3, max=10.0)
+    paper_keys = ("lr",)
+
+
+def load_vq_run(name: str, key: str = "method.vq_run") -> tuple[VQVAEMethod, Path]:
+    """The frozen VQ-VAE of a finished vqvae run (eval mode) and the checkpoint it came from."""
+    import json
+
+    from ganforge.config import config_from_dict
+    from ganforge.data import DataSpec
+    from ganforge.train.checkpoint import latest_checkpoint, load_weights
+
+    if not name:
+        raise GanforgeError(f"{key} is empty; name the vqvae run whose codes the prior learns (e.g. "
+                            f"--set {key}=vqvae-mnist after `ganforge train vqvae-mnist`)")
+    run = find_finished_run(name, key)
+    cfg = config_from_dict(json.loads((run / "config.json").read_text()))
+    if cfg.method.name != "vqvae":
+        raise GanforgeError(f"{key}={name} is a {cfg.method.name} run; the prior needs a vqvae run")
+    info = json.loads((run / "run.json").read_text())
+    vq = VQVAEMethod(cfg, DataSpec(tuple(info["sample_shape"]), True, info.get("n_classes")))
+    ckpt = latest_checkpoint(run)
+    load_weights(ckpt, vq.models)
+    for m in vq.models.values():
+        m.eval().requires_grad_(False)
+    return vq, ckpt
+
+
+class VQPriorMethod(Method):
+    """A causal transformer P over the code grids of a frozen VQ-VAE (``method.vq_run``); samples
+    are codes drawn from P and decoded by the VQ-VAE."""
+
+    Options = VQPriorOptions
+    model_keys = ("prior_width", "prior_layers", "prior_heads")
+    architecture = "causal transformer over VQ-VAE codes"
+    sampler = "P"
+    preview_caption = "codes drawn from the prior (the same uniforms at every step), decoded by the VQ-VAE"
+
+    def __init__(self, cfg, data):
+        super().__init__(cfg, data)
+        self.vq, self.vq_checkpoint = load_vq_run(self.options.vq_run)
+        if tuple(self.vq.data.sample_shape) != tuple(data.sample_shape):
+            raise GanforgeError(f"method.vq_run encodes {tuple(self.vq.data.sample_shape)} pictures and this data is "
+                                f"{tuple(data.sample_shape)}; train the prior on the VQ-VAE's data.source and "
+                                "resolution")
+        c, h, w = data.sample_shape
+        self.grid = (h // 4, w // 4)
+        m = cfg.model
+        self.models = {"P": CodePrior(self.vq.cfg.model.codebook_size, self.grid[0] * self.grid[1], m.prior_width,
+                                      m.prior_layers, m.prior_heads)}
+
+    def _vq_on(self, device) -> VQVAEMethod:
+        for m in self.vq.models.values():
+            m.to(device)
+        return self.vq
+
+    def phases(self) -> list[Phase]:
+        return [Phase("P", "P", self.loss)]
+
+    def optimizers(self) -> dict[str, OptimizerSpec]:
+        o = self.options
+        return {"P": OptimizerSpec(o.lr, (0.9, 0.95), kind="adamw", weight_decay=o.weight_decay,
+                                   schedule=self.schedule())}
+
+    def objective(self) -> str:
+        return f"negative log-likelihood of {self.grid[0]}x{self.grid[1]} VQ-VAE codes"
+
+    def example_inputs(self, n=2):
+        return {"P": (torch.zeros(n, self.grid[0] * self.grid[1], dtype=torch.long),)}
+
+    def state_dict(self):
+        return {}, {"vq_checkpoint": str(self.vq_checkpoint)}
+
+    def load_state_dict(self, tensors, state):
+        if state.get("vq_checkpoint") != str(self.vq_checkpoint):
+            raise GanforgeError(f"this prior was trained on the codes of {state.get('vq_checkpoint')}, and "
+                                f"method.vq_run now gives {self.vq_checkpoint}; point method.vq_run at that run")
+
+    def code_nll(self, models, x: torch.Tensor) -> torch.Tensor:
+        """Negative log-likelihood of the codes of pictures x, nats per code, per picture (B,)."""
+        with torch.no_grad():
+            codes = self._vq_on(x.device).encode(x).flatten(1)
+        logits = models["P"](codes)
+        return F.cross_entropy(logits.float().transpose(1, 2), codes, reduction="none").mean(1)
+
+    def loss(self, models, batch: Batch, carry: Carry | None = None) -> dict[str, torch.Tensor]:
+        nll = self.code_nll(models, batch.x).mean()
+        return {"loss": nll, "bits_per_code": nll.detach() / math.log(2)}
+
+    @torch.no_grad()
+    def test_bits_per_code(self, images: torch.Tensor, device="cpu", batch: int = 500) -> float:
+        """Mean negative log-likelihood of the codes of ``images`` (uint8 N x C x H x W), bits per code."""
+        net = self.models["P"]
+        was = net.training
+        net.eval()
+        total = 0.0
+        for chunk in images.split(batch):
+            x = chunk.to(device).float() / 127.5 - 1
+            total += float(self.code_nll(self.models, x).sum())
+        net.train(was)
+        return total / len(images) / math.log(2)
+
+    # -- sampling ----------------------------------------------------------------------------
+
+    def sampling_inputs(self, n, generator=None, *, label=None, truncation=None):
+        self.check_label(label)
+        if truncation is not None:
+            raise GanforgeError("--truncation is for Gaussian latents; a vqprior run has method.temperature")
+        return {"u": torch.rand(n, self.grid[0] * self.grid[1], generator=generator)}
+
+    def forward_sampler(self, net, inputs):
+        codes = net.sample(inputs["u"], self.options.temperature).view(-1, *self.grid)
+        return self._vq_on(codes.device).decode(codes).clamp(-1, 1)

@@ -140,3 +140,47 @@ def code_grid_side(resolution: int) -> int:
     """Side of the code grid for ``resolution``-px pictures (two stride-2 steps)."""
     return resolution // 4
 
+
+
+class CodePrior(nn.Module):
+    """An autoregressive prior over a VQ-VAE's code grid, read in raster order: a small causal
+    transformer (pre-norm, GELU). For codes c_1..c_L (L = h w), position t reads a start token and
+    c_1..c_{t-1} and gives logits for c_t:
+
+        tokens (B, L) -> [start, c_1 .. c_{L-1}] -embed + position-> (B, L, width)
+          -[causal self-attention, MLP] x layers-> LayerNorm -Linear-> logits (B, L, K)
+    """
+
+    def __init__(self, n_codes: int, length: int, width: int = 128, layers: int = 4, heads: int = 4):
+        super().__init__()
+        self.n_codes, self.length = n_codes, length
+        self.embed = nn.Embedding(n_codes + 1, width)  # the last index is the start token
+        self.position = nn.Parameter(torch.zeros(1, length, width))
+        nn.init.normal_(self.position, std=0.02)
+        layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, activation="gelu", batch_first=True,
+                                           norm_first=True)
+        self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.out = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, n_codes))
+        self.register_buffer("causal", torch.triu(torch.full((length, length), float("-inf")), 1), persistent=False)
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        """Logits (B, t, K) for positions 1..t given codes (B, t) (t <= L; the last code is not read)."""
+        b, t = codes.shape
+        start = torch.full((b, 1), self.n_codes, dtype=torch.long, device=codes.device)
+        tokens = torch.cat([start, codes[:, :-1]], 1)
+        h = self.embed(tokens) + self.position[:, :t]
+        h = self.blocks(h, mask=self.causal[:t, :t], is_causal=True)
+        return self.out(h)
+
+    @torch.no_grad()
+    def sample(self, uniforms: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+        """Codes (B, L) drawn position by position, each by inverse CDF of its softmax with the given
+        uniforms (B, L) in [0, 1): the same uniforms give the same codes."""
+        b = len(uniforms)
+        codes = torch.zeros(b, 0, dtype=torch.long, device=uniforms.device)
+        for t in range(self.length):
+            padded = torch.cat([codes, torch.zeros(b, 1, dtype=torch.long, device=codes.device)], 1)
+            probs = torch.softmax(self(padded)[:, -1].float() / temperature, -1)
+            pick = (probs.cumsum(-1) < uniforms[:, t:t + 1]).sum(-1).clamp(max=self.n_codes - 1)
+            codes = torch.cat([codes, pick[:, None]], 1)
+        return codes
