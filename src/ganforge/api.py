@@ -246,7 +246,7 @@ def evaluate(run_dir: str | Path, n: int | None = None, seed: int = 0, metrics=N
 
             held = load_dataset(dataclasses.replace(run.config.data, split=ref_split), log=lambda *_: None)
             card["code_nll"] = {"bits_per_code": run.method.test_bits_per_code(held.x, run.device),
-                                "split": ref_split, "n": len(held), "codes_per_image": run.method.models["P"].length}
+                                "split": ref_split, "n": len(held), "codes_per_image": run.method.codes_per_image}
     else:
         dataset = load_dataset(run.config.data, log=lambda *_: None)
         card = {"run": str(run.run_dir), "step": run.step, "kimg": run.state["images_seen"] / 1000,

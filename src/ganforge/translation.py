@@ -36,30 +36,20 @@ def stride_of(run) -> int:
 def read_input(path: Path, run, resize: bool = False, direction: str = "a2b") -> torch.Tensor:
     """One picture as the translator's input (1, C, H, W) in [-1, 1]: any size whose sides are
     multiples of its stride, or (``resize``) scaled and centre-cropped to the training side."""
-    import numpy as np
-    from PIL import Image
-
-    from ganforge.data.folders import convert_mode, parse_background, prepare_image
+    from ganforge.data.folders import parse_background, read_picture
 
     c, side, _ = run.method.input_shape(direction)
     stride = stride_of(run)
     background = parse_background(run.config.data.background)
-    try:
-        with Image.open(path) as img:
-            img.load()
-            w, h = img.size
-            if resize:
-                array = prepare_image(img, side, c, background)
-            elif w % stride or h % stride:
-                raise GanforgeError(f"{path} is {w}x{h}; this model translates pictures whose sides are multiples of "
-                                    f"{stride} px (e.g. {side}x{side}, {2 * side}x{side}); pass --resize to scale it "
-                                    f"to {side}x{side}")
-            else:  # the same conversions as training, without any scaling
-                array = np.array(convert_mode(img, c, background), dtype=np.uint8)
-                array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1).copy()
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise GanforgeError(f"cannot read {path} as an image ({e}); pass PNG or JPEG files") from None
-    return torch.from_numpy(array)[None].float() / 127.5 - 1
+    if resize:
+        return read_picture(path, c, background, size=side)
+    picture = read_picture(path, c, background)  # the same conversions as training, without any scaling
+    h, w = picture.shape[-2:]
+    if w % stride or h % stride:
+        raise GanforgeError(f"{path} is {w}x{h}; this model translates pictures whose sides are multiples of "
+                            f"{stride} px (e.g. {side}x{side}, {2 * side}x{side}); pass --resize to scale it "
+                            f"to {side}x{side}")
+    return picture
 
 
 def translate_files(run, paths: list[Path], resize: bool = False,

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from ganforge.data.folders import read_picture
 from ganforge.data.resample import (
     bicubic_downscale,
     bicubic_upscale,
@@ -41,24 +42,6 @@ def require_upscaler(run) -> None:
     if not hasattr(run.method, "upscale"):
         raise GanforgeError(f"{run.run_dir} is not a super-resolution run (method {run.config.method.name}); "
                             "upscale with a srresnet or srgan run")
-
-
-def read_picture(path: Path, channels: int, background) -> torch.Tensor:
-    """A picture file as (1, C, H, W) in [-1, 1], converted to the run's channels (alpha
-    composited onto its background), never resized."""
-    import numpy as np
-    from PIL import Image
-
-    from ganforge.data.folders import convert_mode
-
-    try:
-        with Image.open(path) as img:
-            img.load()
-            array = np.array(convert_mode(img, channels, background), dtype=np.uint8)
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise GanforgeError(f"cannot read {path} as an image ({e}); pass PNG or JPEG files") from None
-    array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1).copy()
-    return torch.from_numpy(array)[None].float() / 127.5 - 1
 
 
 def upscale_tiled(method, images: torch.Tensor, tile: int = 96, device="cpu") -> torch.Tensor:

@@ -237,10 +237,10 @@ def cmd_upscale(args) -> int:
 
     from ganforge import api
     from ganforge.autoencoding import image_files
-    from ganforge.data.folders import parse_background, save_png_file
+    from ganforge.data.folders import parse_background, read_picture, save_png_file
     from ganforge.report.images import IMAGE_SUFFIXES, save_grid, to_uint8
     from ganforge.translation import output_names
-    from ganforge.upscaling import comparison_row, read_picture, require_upscaler, upscale_tiled
+    from ganforge.upscaling import comparison_row, require_upscaler, upscale_tiled
 
     run = api.load_run(args.run_dir, device=args.device, step=args.step)
     require_upscaler(run)

@@ -191,3 +191,21 @@ def _common_square_size(files: list[Path]) -> int | None:
         w, h = sizes.pop()
         return w if w == h else None
     return None
+
+
+def read_picture(path: Path, channels: int, background=(255, 255, 255), size: int | None = None) -> torch.Tensor:
+    """One picture file as (1, C, H, W) in [-1, 1], converted as training converts pictures (alpha
+    composited onto ``background``): at its own size, or scaled and centre-cropped to ``size``."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if size is not None:
+                array = prepare_image(img, size, channels, background)
+            else:
+                array = np.array(convert_mode(img, channels, background), dtype=np.uint8)
+                array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1).copy()
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise GanforgeError(f"cannot read {path} as an image ({e}); pass PNG or JPEG files") from None
+    return torch.from_numpy(array)[None].float() / 127.5 - 1

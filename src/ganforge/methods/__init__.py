@@ -37,7 +37,7 @@ def build_method(cfg, data: DataSpec, device: torch.device | str = "cpu", channe
     method_spec(cfg.method.name)  # a clear error for an unknown name
     method = METHODS[cfg.method.name](cfg, data)
     memory_format = torch.channels_last if (channels_last and data.is_image) else torch.contiguous_format
-    for module in method.models.values():
+    for module in (*method.models.values(), *method.fixed_networks().values()):
         module.to(device=device, memory_format=memory_format)
     method.ema = {f"{name}_ema": make_ema(method.models[name]) for name in method.ema_networks()}
     return method

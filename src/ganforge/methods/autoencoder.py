@@ -77,6 +77,9 @@ class AutoencoderMethod(Method):
         if cfg.method.perceptual_weight > 0:
             self._features = _perceptual_network(cfg.data.source, sample_shape)
 
+    def fixed_networks(self) -> dict[str, nn.Module]:
+        return {"features": self._features} if self._features is not None else {}
+
     @property
     def has_prior(self) -> bool:
         return self.variational
@@ -134,7 +137,6 @@ class AutoencoderMethod(Method):
             out["neg_elbo"] = (recon_nll + kl).mean().detach()
             loss = loss + w * kl.mean()
         if self._features is not None:
-            self._features.to(batch.x.device)
             fx, fr = self._features(batch.x), self._features(G(z))
             out["perceptual"] = (fx - fr).pow(2).flatten(1).sum(1).mean()
             loss = loss + m.perceptual_weight * out["perceptual"]
@@ -142,9 +144,7 @@ class AutoencoderMethod(Method):
         return out
 
     def preview_inputs(self, dataset, seed, n):
-        """32 fixed real images (seeded pick): the grids show them and their reconstructions."""
-        pick = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed + 2))[:32]
-        return {"x": dataset.x[pick].float() / 127.5 - 1}, 8
+        return reconstruction_preview_inputs(dataset, seed)
 
     @torch.no_grad()
     def preview(self, inputs: dict[str, torch.Tensor], device) -> torch.Tensor:
@@ -158,8 +158,18 @@ class AutoencoderMethod(Method):
         recon = G(split_posterior(h)[0] if self.variational else h).float().cpu()
         G.train(was[0])
         E.train(was[1])
-        rows = [t for i in range(0, len(real), 8) for t in (real[i:i + 8].float().cpu(), recon[i:i + 8])]
-        return torch.cat(rows)
+        return alternate_rows(real.float().cpu(), recon)
+
+
+def reconstruction_preview_inputs(dataset, seed: int) -> tuple[dict[str, torch.Tensor], int]:
+    """32 fixed real images (seeded pick) for grids that show them and their reconstructions."""
+    pick = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed + 2))[:32]
+    return {"x": dataset.x[pick].float() / 127.5 - 1}, 8
+
+
+def alternate_rows(real: torch.Tensor, recon: torch.Tensor, per_row: int = 8) -> torch.Tensor:
+    """Originals and their reconstructions in alternating rows of ``per_row``."""
+    return torch.cat([t for i in range(0, len(real), per_row) for t in (real[i:i + per_row], recon[i:i + per_row])])
 
 
 class VAEMethod(AutoencoderMethod):

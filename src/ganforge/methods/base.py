@@ -128,6 +128,11 @@ class Method:
         """Networks that get an EMA copy (the sampler, when method.ema_halflife_kimg > 0)."""
         return (self.sampler,) if self.options.ema_halflife_kimg > 0 else ()
 
+    def fixed_networks(self) -> dict[str, nn.Module]:
+        """Networks the method runs but never trains nor checkpoints (a perceptual loss's feature
+        network, a frozen VQ-VAE); build_method puts them on the run's device with the others."""
+        return {}
+
     def networks(self) -> dict[str, nn.Module]:
         """Every network to checkpoint: the trained ones and their EMA copies."""
         return {**self.models, **self.ema}

@@ -238,11 +238,12 @@ class SRGANMethod(SRResNetMethod):
 
     def phases(self) -> list[Phase]:
         o = self.options
-        if self.content_net is not None:  # the fixed feature network follows G to its device
-            self.content_net.to(next(self.models["G"].parameters()).device)
         g = functools.partial(generator_loss, options=o, content_net=self.content_net)
         return [Phase("D", "D", functools.partial(discriminator_loss, options=o), hands_on=("lr_input", "hr_target")),
                 Phase("G", "G", g, needs_data=False)]  # G reads the pair D's phase made (carry)
+
+    def fixed_networks(self) -> dict[str, torch.nn.Module]:
+        return {"content": self.content_net} if self.content_net is not None else {}
 
     def objective(self) -> str:
         o = self.options

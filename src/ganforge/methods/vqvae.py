@@ -28,6 +28,7 @@ from ganforge.config import MethodOptions, _opt
 from ganforge.data import Batch
 from ganforge.errors import GanforgeError
 from ganforge.losses.perceptual import pixel_mse
+from ganforge.methods.autoencoder import alternate_rows, reconstruction_preview_inputs
 from ganforge.methods.base import Carry, Method, OptimizerSpec, Phase, find_finished_run
 from ganforge.models.vq import CodePrior, VectorQuantizer, VQDecoder, VQEncoder
 
@@ -116,9 +117,7 @@ class VQVAEMethod(Method):
                             "reconstructions (report.html shows them)")
 
     def preview_inputs(self, dataset, seed, n):
-        """32 fixed real images (seeded pick): the grids show them and their reconstructions."""
-        pick = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed + 2))[:32]
-        return {"x": dataset.x[pick].float() / 127.5 - 1}, 8
+        return reconstruction_preview_inputs(dataset, seed)
 
     @torch.no_grad()
     def preview(self, inputs: dict[str, torch.Tensor], device) -> torch.Tensor:
@@ -131,7 +130,7 @@ class VQVAEMethod(Method):
         for k, m in self.models.items():
             m.train(was[k])
         real = real.float().cpu()
-        return torch.cat([t for i in range(0, len(real), 8) for t in (real[i:i + 8], recon[i:i + 8])])
+        return alternate_rows(real, recon)
 
 
 @dataclass
@@ -189,13 +188,15 @@ class VQPriorMethod(Method):
         c, h, w = data.sample_shape
         self.grid = (h // 4, w // 4)
         m = cfg.model
-        self.models = {"P": CodePrior(self.vq.cfg.model.codebook_size, self.grid[0] * self.grid[1], m.prior_width,
+        self.models = {"P": CodePrior(self.vq.cfg.model.codebook_size, self.codes_per_image, m.prior_width,
                                       m.prior_layers, m.prior_heads)}
 
-    def _vq_on(self, device) -> VQVAEMethod:
-        for m in self.vq.models.values():
-            m.to(device)
-        return self.vq
+    def fixed_networks(self) -> dict[str, torch.nn.Module]:
+        return {f"vq_{name}": module for name, module in self.vq.models.items()}
+
+    @property
+    def codes_per_image(self) -> int:
+        return self.grid[0] * self.grid[1]
 
     def phases(self) -> list[Phase]:
         return [Phase("P", "P", self.loss)]
@@ -209,7 +210,7 @@ class VQPriorMethod(Method):
         return f"negative log-likelihood of {self.grid[0]}x{self.grid[1]} VQ-VAE codes"
 
     def example_inputs(self, n=2):
-        return {"P": (torch.zeros(n, self.grid[0] * self.grid[1], dtype=torch.long),)}
+        return {"P": (torch.zeros(n, self.codes_per_image, dtype=torch.long),)}
 
     def state_dict(self):
         return {}, {"vq_checkpoint": str(self.vq_checkpoint)}
@@ -222,7 +223,7 @@ class VQPriorMethod(Method):
     def code_nll(self, models, x: torch.Tensor) -> torch.Tensor:
         """Negative log-likelihood of the codes of pictures x, nats per code, per picture (B,)."""
         with torch.no_grad():
-            codes = self._vq_on(x.device).encode(x).flatten(1)
+            codes = self.vq.encode(x).flatten(1)
         logits = models["P"](codes)
         return F.cross_entropy(logits.float().transpose(1, 2), codes, reduction="none").mean(1)
 
@@ -249,8 +250,8 @@ class VQPriorMethod(Method):
         self.check_label(label)
         if truncation is not None:
             raise GanforgeError("--truncation is for Gaussian latents; a vqprior run has method.temperature")
-        return {"u": torch.rand(n, self.grid[0] * self.grid[1], generator=generator)}
+        return {"u": torch.rand(n, self.codes_per_image, generator=generator)}
 
     def forward_sampler(self, net, inputs):
         codes = net.sample(inputs["u"], self.options.temperature).view(-1, *self.grid)
-        return self._vq_on(codes.device).decode(codes).clamp(-1, 1)
+        return self.vq.decode(codes).clamp(-1, 1)
