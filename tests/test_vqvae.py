@@ -9,7 +9,7 @@ import torch
 import ganforge
 from ganforge.config import config_from_dict
 from ganforge.errors import GanforgeError
-from ganforge.models.vq import VectorQuantizer
+from ganforge.models.vq import CodePrior, VectorQuantizer
 from ganforge.report.plots import read_metrics
 
 
@@ -51,6 +51,25 @@ def test_ema_update_with_laplace_smoothing_by_hand():
     n = 2.5
     smoothed = [(1.5 + 0.1) / (n + 0.2) * n, (1.0 + 0.1) / (n + 0.2) * n]
     assert q.codebook.flatten().tolist() == pytest.approx([2.0 / smoothed[0], 9.5 / smoothed[1]], rel=1e-6)
+
+
+def test_cached_sampling_draws_what_the_teacher_forced_prior_gives():
+    """Sampling with the key/value cache must agree with the plain causal forward pass: the
+    inverse-CDF picks of forward(codes) under the same uniforms are the drawn codes, and the
+    prior never looks ahead (changing a later code leaves earlier logits alone)."""
+    torch.manual_seed(0)
+    prior = CodePrior(n_codes=7, length=6, width=16, layers=2, heads=2).eval()
+    u = torch.rand(5, 6, generator=torch.Generator().manual_seed(1))
+    codes = prior.sample(u)
+    with torch.no_grad():
+        probs = torch.softmax(prior(codes).float(), -1)
+    picks = (probs.cumsum(-1) < u[..., None]).sum(-1).clamp(max=6)
+    assert torch.equal(picks, codes)
+    changed = codes.clone()
+    changed[:, 4] = (changed[:, 4] + 1) % 7
+    with torch.no_grad():
+        assert torch.allclose(prior(changed)[:, :5], prior(codes)[:, :5], atol=1e-6)
+        assert not torch.allclose(prior(changed)[:, 5], prior(codes)[:, 5])
 
 
 def test_dead_codes_restart_at_batch_vectors():

@@ -219,7 +219,8 @@ def evaluate(run_dir: str | Path, n: int | None = None, seed: int = 0, metrics=N
              device: str = "cpu") -> dict:
     """The run's metrics, returned and written as an evaluation card under ``run_dir/eval/``.
 
-    2-D runs: modes captured, high-quality fraction and reverse KL. Image runs: FID (with a
+    2-D runs: modes captured, high-quality fraction and reverse KL. VQ-VAE runs: the reconstruction
+    card of the ``ref_split`` (:func:`ganforge.reconstruction.reconstruction_card`). Image runs: FID (with a
     bootstrap interval), KID, precision/recall, density/coverage, classifier score and class
     histogram in the features of a ganforge-trained classifier (see ``metrics.features``).
     """
@@ -228,6 +229,10 @@ def evaluate(run_dir: str | Path, n: int | None = None, seed: int = 0, metrics=N
     from ganforge.report.plots import read_metrics
 
     run = load_run(run_dir, device=device, step=step)
+    from ganforge.reconstruction import is_vq, reconstruction_card
+
+    if is_vq(run):  # a VQ-VAE draws nothing by itself: its measure is how well its codes keep pictures
+        return reconstruction_card(run, ref_split, None, n, extractor, log)
     if hasattr(run.method, "upscale"):
         from ganforge.upscaling import evaluate_upscaling
 

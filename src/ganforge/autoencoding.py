@@ -1,4 +1,4 @@
-"""What a trained autoencoder or VAE run can do: reconstruct, encode groups of images and do
+"""What a trained autoencoder or VAE run can do: encode groups of images and do
 arithmetic with their codes, interpolate between two images, and measure test likelihood.
 
 Each function takes a loaded run (:func:`ganforge.api.load_run`) whose method is "ae" or "vae".
@@ -19,7 +19,8 @@ BINARIZE_SEED = 0
 
 
 def require_autoencoder(run) -> None:
-    if not hasattr(run.method, "encode"):
+    """A run whose code is a vector of reals (ae or vae): what arithmetic and interpolation need."""
+    if not hasattr(run.method, "decoder"):
         raise GanforgeError(f"{run.run_dir} was trained with method {run.config.method.name}; this command needs "
                             "an autoencoder run (method.name=ae or vae)")
 
@@ -55,20 +56,6 @@ def check_shape(run, images: torch.Tensor) -> None:
         c, h, w = want
         raise GanforgeError(f"images of shape {tuple(images.shape[1:])} do not fit this model, which reads {c} "
                             f"channel(s) of {h}x{w}; pass --resize to convert them")
-
-
-@torch.no_grad()
-def reconstruct(run, split: str = "test", n: int = 32, seed: int = 0) -> dict:
-    """n seeded images of ``split`` and their reconstructions, alternating rows of 8; with the
-    mean squared error per pixel on the [0, 1] grey scale."""
-    require_autoencoder(run)
-    x, _ = load_split(run, split)
-    pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]
-    originals = x[pick]
-    recon = decode(run, encode(run, originals))
-    mse = float(((recon - originals) / 2).pow(2).mean())
-    rows = [t for i in range(0, n, 8) for t in (originals[i:i + 8], recon[i:i + 8])]
-    return {"grid": torch.cat(rows), "mse": mse, "n": len(originals), "indices": pick.tolist()}
 
 
 def parse_group(run, text: str) -> tuple[str, torch.Tensor]:

@@ -13,8 +13,14 @@ def add_parsers(sub) -> None:
     rc = run_command(sub, "reconstruct", "autoencoders: images beside their reconstructions",
                      cmd_reconstruct, output="reconstructions.png")
     rc.add_argument("--split", default="test", choices=["train", "test"])
-    rc.add_argument("-n", type=int, default=32)
+    rc.add_argument("-n", type=int, default=None, help="pictures (default 32; with --measure the whole split)")
     rc.add_argument("--seed", type=int, default=0)
+    rc.add_argument("--measure", action="store_true",
+                    help="score the whole split instead (MSE, PSNR, FID of reconstructions, bits per image) and "
+                    "write a card to RUN/eval/")
+    rc.add_argument("--latent-bits", type=int, default=8,
+                    help="with --measure, ae and vae: quantise each latent to this many bits, so the code holds "
+                    "z_dim x bits bits (default 8; 0 keeps float32); a vqvae code is always its grid of codes")
 
     ar = sub.add_parser("arithmetic", help="autoencoders: decode mean(a) - mean(b) + mean(c) of image groups")
     ar.add_argument("run_dir")
@@ -66,13 +72,21 @@ def add_parsers(sub) -> None:
 
 def cmd_reconstruct(args) -> int:
     from ganforge import api
-    from ganforge.autoencoding import reconstruct
+    from ganforge.reconstruction import reconstruct
     from ganforge.report.images import save_grid
 
     run = api.load_run(args.run_dir, step=args.step)
-    if args.n < 1:
-        raise GanforgeError(f"-n must be at least 1, got {args.n}")
-    out = reconstruct(run, args.split, args.n, args.seed)
+    if args.measure:
+        from ganforge.reconstruction import reconstruction_card
+
+        card = reconstruction_card(run, args.split, args.latent_bits or None, args.n,
+                                   log=_err if not args.json else (lambda *_: None))
+        print(json.dumps(card) if args.json else format_reconstruction_card(card))
+        return 0
+    n = 32 if args.n is None else args.n
+    if n < 1:
+        raise GanforgeError(f"-n must be at least 1, got {n}")
+    out = reconstruct(run, args.split, n, args.seed)
     save_grid(out["grid"], args.output, nrow=8)
     result = {"path": args.output, "split": args.split, "n": out["n"], "seed": args.seed, "mse": out["mse"],
               "step": run.step}
@@ -80,6 +94,28 @@ def cmd_reconstruct(args) -> int:
           f"wrote {out['n']} {args.split} images (odd rows) and their reconstructions (even rows) to {args.output}; "
           f"mean squared error per pixel {out['mse']:.4f} (grey levels in [0, 1])")
     return 0
+
+
+def format_reconstruction_card(card: dict) -> str:
+    """A reconstruction card in lines: the code and its bits, pixel scores, FID, codebook use."""
+    m = card["metrics"]
+    lines = [f"run {card['run']} at step {card['step']}: {card['n']} {card['split']} pictures through "
+             f"{card['code']} = {card['bits_per_image']:g} bits per image",
+             f"  MSE {m['mse']:.5f} ([0, 1] scale), MSE / variance {m['mse_over_var']:.4f}, PSNR "
+             f"{m['psnr']['mean']:.2f} +- {m['psnr']['se']:.2f} dB"]
+    if "fid" in m:
+        f = m["fid"]
+        lines.append(f"  FID of reconstructions vs originals {f['value']:.2f} (95% CI {f['ci_low']:.2f} - "
+                     f"{f['ci_high']:.2f}; 0 is perfect)")
+    if "float_codes" in card:
+        fc = card["float_codes"]
+        lines.append(f"  unquantised float32 code: MSE {fc['mse']:.5f}, PSNR {fc['psnr']['mean']:.2f} dB")
+    if "codebook" in card:
+        c = card["codebook"]
+        lines.append(f"  codebook on this split: perplexity {c['perplexity']:.1f} of {c['codes']}, "
+                     f"{100 * c['used']:.0f}% of codes used; what codes stand for: eval/{c['picture']}")
+    lines.append(f"examples: eval/{card['examples']['path']}; card: {card['card_path']}")
+    return "\n".join(lines)
 
 
 def cmd_arithmetic(args) -> int:

@@ -57,6 +57,11 @@ def cmd_evaluate(args) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
+    if "bits_per_image" in result:  # a VQ-VAE: its reconstruction card
+        from ganforge.cli.autoencoders import format_reconstruction_card
+
+        print(format_reconstruction_card(result))
+        return 0
     print(f"run {result['run']} at step {result['step']} ({result['kimg']:.1f} kimg)")
     for k, v in result.get("training", {}).items():
         print(f"  {k:<16} {v:.4f}")

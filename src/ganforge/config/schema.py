@@ -58,7 +58,8 @@ class ModelConfig:
     cond_d: str = _opt("projection", "cgan discriminator: projection or acgan (auxiliary classifier)",
                        choices=["projection", "acgan"])
     z_dim: int = _opt(100, "latent dimension", min=1, max=4096)
-    g_width: int = _opt(64, "generator width (channels of the last hidden layer, or MLP units)",
+    g_width: int = _opt(64, "generator width (channels of the last hidden layer, or MLP units; stylegan: channels "
+                        "up to 16 px, halving at each doubling above)",
                         min=1)
     d_width: int = _opt(64, "discriminator width (channels of the first layer, or MLP units)",
                         min=1)
@@ -82,6 +83,13 @@ class ModelConfig:
     prior_width: int = _opt(128, "vqprior: width of the causal transformer", min=8, max=4096)
     prior_layers: int = _opt(4, "vqprior: transformer layers", min=1, max=48)
     prior_heads: int = _opt(4, "vqprior: attention heads (prior_width must divide by it)", min=1, max=64)
+    prior_dropout: float = _opt(0.0, "vqprior: dropout on the transformer's residual branches while training (against "
+                                "overfitting a small dataset)", min=0.0, max=0.9)
+    w_dim: int = _opt(0, "stylegan: dimension of the intermediate latent w (0: the same as z_dim)", min=0, max=4096)
+    mapping_layers: int = _opt(8, "stylegan: layers of the mapping network z -> w (the paper: 8; its CIFAR "
+                               "setting: 2)", min=1, max=16)
+    demodulate: bool = _opt(True, "stylegan: weight demodulation in the modulated convolutions (off: StyleGAN2's "
+                            "ablation, where the droplet artefacts return)")
     bicubic_skip: bool = _opt(False, "srresnet, srgan: add the bicubic upscaling of the input to the output, so the "
                               "network learns only what bicubic misses (VDSR's global residual; not in the paper)")
     likelihood: str = _opt("bernoulli", "ae/vae decoder p(x|z): bernoulli (pixels as probabilities; binary "

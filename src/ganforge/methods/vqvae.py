@@ -173,7 +173,7 @@ class VQPriorMethod(Method):
     are codes drawn from P and decoded by the VQ-VAE."""
 
     Options = VQPriorOptions
-    model_keys = ("prior_width", "prior_layers", "prior_heads")
+    model_keys = ("prior_width", "prior_layers", "prior_heads", "prior_dropout")
     architecture = "causal transformer over VQ-VAE codes"
     sampler = "P"
     preview_caption = "codes drawn from the prior (the same uniforms at every step), decoded by the VQ-VAE"
@@ -189,7 +189,7 @@ class VQPriorMethod(Method):
         self.grid = (h // 4, w // 4)
         m = cfg.model
         self.models = {"P": CodePrior(self.vq.cfg.model.codebook_size, self.codes_per_image, m.prior_width,
-                                      m.prior_layers, m.prior_heads)}
+                                      m.prior_layers, m.prior_heads, m.prior_dropout)}
 
     def fixed_networks(self) -> dict[str, torch.nn.Module]:
         return {f"vq_{name}": module for name, module in self.vq.models.items()}

@@ -24,6 +24,7 @@ Encoder / decoder (w = width, D = code_dim; two stride-2 steps, so 28 -> 7, 32 -
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -136,10 +137,32 @@ class VQDecoder(nn.Module):
         return self.net(z_q)
 
 
-def code_grid_side(resolution: int) -> int:
-    """Side of the code grid for ``resolution``-px pictures (two stride-2 steps)."""
-    return resolution // 4
+class _CausalBlock(nn.Module):
+    """Pre-norm transformer block: h + attention(LN h), then h + MLP(LN h) (GELU, 4x wide).
 
+    With a ``cache`` (a dict per block) the keys and values of earlier positions are kept, so
+    sampling feeds one new position at a time: L steps of cost O(t) instead of O(t^2) each."""
+
+    def __init__(self, width: int, heads: int, dropout: float = 0.0):
+        super().__init__()
+        self.heads = heads
+        self.drop = nn.Dropout(dropout)  # on each residual branch (GPT-2 style); off in eval mode
+        self.norm1, self.norm2 = nn.LayerNorm(width), nn.LayerNorm(width)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
+
+    def forward(self, h: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
+        b, t, w = h.shape
+        # (B, t, 3W) -> q, k, v of shape (B, heads, t, W / heads)
+        q, k, v = self.qkv(self.norm1(h)).view(b, t, 3, self.heads, w // self.heads).permute(2, 0, 3, 1, 4)
+        if cache is not None:
+            if "k" in cache:  # one new position reads every earlier one: no mask needed
+                k, v = torch.cat([cache["k"], k], 2), torch.cat([cache["v"], v], 2)
+            cache["k"], cache["v"] = k, v
+        a = F.scaled_dot_product_attention(q, k, v, is_causal=cache is None and t > 1)
+        h = h + self.drop(self.proj(a.transpose(1, 2).reshape(b, t, w)))
+        return h + self.drop(self.mlp(self.norm2(h)))
 
 
 class CodePrior(nn.Module):
@@ -149,27 +172,28 @@ class CodePrior(nn.Module):
 
         tokens (B, L) -> [start, c_1 .. c_{L-1}] -embed + position-> (B, L, width)
           -[causal self-attention, MLP] x layers-> LayerNorm -Linear-> logits (B, L, K)
+
+    Sampling keeps each block's keys and values (a KV cache), so drawing a grid costs about one
+    forward pass over L positions rather than L of them.
     """
 
-    def __init__(self, n_codes: int, length: int, width: int = 128, layers: int = 4, heads: int = 4):
+    def __init__(self, n_codes: int, length: int, width: int = 128, layers: int = 4, heads: int = 4,
+                 dropout: float = 0.0):
         super().__init__()
         self.n_codes, self.length = n_codes, length
         self.embed = nn.Embedding(n_codes + 1, width)  # the last index is the start token
         self.position = nn.Parameter(torch.zeros(1, length, width))
         nn.init.normal_(self.position, std=0.02)
-        layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, activation="gelu", batch_first=True,
-                                           norm_first=True)
-        self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.blocks = nn.ModuleList(_CausalBlock(width, heads, dropout) for _ in range(layers))
         self.out = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, n_codes))
-        self.register_buffer("causal", torch.triu(torch.full((length, length), float("-inf")), 1), persistent=False)
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
         """Logits (B, t, K) for positions 1..t given codes (B, t) (t <= L; the last code is not read)."""
         b, t = codes.shape
         start = torch.full((b, 1), self.n_codes, dtype=torch.long, device=codes.device)
-        tokens = torch.cat([start, codes[:, :-1]], 1)
-        h = self.embed(tokens) + self.position[:, :t]
-        h = self.blocks(h, mask=self.causal[:t, :t], is_causal=True)
+        h = self.embed(torch.cat([start, codes[:, :-1]], 1)) + self.position[:, :t]
+        for block in self.blocks:
+            h = block(h)
         return self.out(h)
 
     @torch.no_grad()
@@ -177,10 +201,14 @@ class CodePrior(nn.Module):
         """Codes (B, L) drawn position by position, each by inverse CDF of its softmax with the given
         uniforms (B, L) in [0, 1): the same uniforms give the same codes."""
         b = len(uniforms)
-        codes = torch.zeros(b, 0, dtype=torch.long, device=uniforms.device)
+        caches = [{} for _ in self.blocks]
+        token = torch.full((b, 1), self.n_codes, dtype=torch.long, device=uniforms.device)  # the start token
+        codes = []
         for t in range(self.length):
-            padded = torch.cat([codes, torch.zeros(b, 1, dtype=torch.long, device=codes.device)], 1)
-            probs = torch.softmax(self(padded)[:, -1].float() / temperature, -1)
-            pick = (probs.cumsum(-1) < uniforms[:, t:t + 1]).sum(-1).clamp(max=self.n_codes - 1)
-            codes = torch.cat([codes, pick[:, None]], 1)
-        return codes
+            h = self.embed(token) + self.position[:, t:t + 1]
+            for block, cache in zip(self.blocks, caches, strict=True):
+                h = block(h, cache)
+            probs = torch.softmax(self.out(h)[:, 0].float() / temperature, -1)
+            token = (probs.cumsum(-1) < uniforms[:, t:t + 1]).sum(-1, keepdim=True).clamp(max=self.n_codes - 1)
+            codes.append(token)
+        return torch.cat(codes, 1)

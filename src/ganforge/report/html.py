@@ -8,8 +8,6 @@ D's heat map), evaluation cards, and the resolved config.
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 import json
 from pathlib import Path
@@ -19,6 +17,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from ganforge.report.cards import evaluation_section  # noqa: E402
+from ganforge.report.page import e as _e  # noqa: E402
+from ganforge.report.page import figure as _figure  # noqa: E402
+from ganforge.report.page import read_json as _read_json  # noqa: E402
 from ganforge.report.plots import read_metrics  # noqa: E402
 
 MAX_SAMPLE_GRIDS = 12
@@ -41,6 +43,8 @@ CHARTS = [
      [("health/diversity", "diversity"), ("health/top_class", "largest class share")], False, (0, None)),
     ("modes", "Mixture modes reached (health probe)", "modes", [("health/modes", "modes reached")], False,
      (0, None)),
+    ("codebook", "Codebook use (VQ-VAE)", "codes in effective use", [("perplexity", "perplexity of a batch's codes")],
+     False, (0, None)),
     ("evaluation", "Evaluation during training", "value",
      [("eval/fid", "FID (classifier features)"), ("eval/precision", "precision"), ("eval/recall", "recall"),
       ("eval/modes", "modes captured"), ("eval/high_quality", "high-quality fraction")], False, None),
@@ -82,7 +86,7 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
         title = f"{run_dir.name} ({title} on {Path(config['data'].get('path') or '?').name})"
     parts = [f"<h1>{_e(title)}</h1>",
              f"<p class='sub'>{_e(_headline(config, training, summary))}</p>"]
-    autoencoder = config.get("method", {}).get("name") in ("ae", "vae")
+    autoencoder = config.get("method", {}).get("name") in ("ae", "vae", "vqvae")
     parts += _alerts_section(alerts, autoencoder, training)
     parts.append("<h2>Training signals</h2><div class='charts'>")
     for chart in CHARTS:
@@ -92,7 +96,7 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
             parts.append(_figure(png, chart[1], f"chart-{chart[0]}", caption))
     parts.append("</div>")
     parts += _samples_section(run_dir, config)
-    parts += _evaluation_section(run_dir, summary)
+    parts += evaluation_section(run_dir, summary)
     parts.append("<h2>Configuration</h2><pre>" + _e(json.dumps(config, indent=2)) + "</pre>")
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<title>ganforge report: {_e(config.get('name', ''))}</title><style>{STYLE}</style></head><body>"
@@ -205,7 +209,7 @@ def _chart_caption(chart_id: str, autoencoder: bool = False, training: list[dict
 def _chart_advice(chart_id: str, autoencoder: bool = False) -> str:
     if autoencoder and chart_id == "losses":
         return ("The loss minimised: reconstruction, plus the KL term times its weight for a VAE (it rises "
-                "while a KL warm-up raises the weight to beta).")
+                "while a KL warm-up raises the weight to beta), or beta times the commitment term for a VQ-VAE.")
     return {
         "losses": "What healthy looks like: both losses level off and stay bounded; L_D near 0 means D wins "
                   "outright.",
@@ -220,6 +224,9 @@ def _chart_advice(chart_id: str, autoencoder: bool = False) -> str:
                      "one is trained). Near 0, or one class taking most samples: mode collapse.",
         "modes": "Modes of the 2-D mixture reached by high-quality samples of the probe batch; a fall is "
                  "mode collapse (or mode hopping).",
+        "codebook": "exp of the entropy of a batch's codes: K when all K codes are used equally. A fall to a few "
+                    "dozen while the reconstruction stalls is codebook collapse (dead codes); restarts "
+                    "(method.dead_below) revive them.",
         "evaluation": "Metrics measured during training (train.eval_every_kimg).",
     }[chart_id]
 
@@ -275,92 +282,3 @@ def _samples_section(run_dir: Path, config: dict) -> list[str]:
         parts.append(_figure(g.read_bytes(), f"step {step:,}", f"samples-{step}", f"step {step:,}"))
     parts.append("</div>")
     return parts
-
-
-def _evaluation_section(run_dir: Path, summary: dict) -> list[str]:
-    cards = sorted((run_dir / "eval").glob("card_step_*.json")) if (run_dir / "eval").exists() else []
-    rows = []
-    if summary.get("evaluation"):
-        e = summary["evaluation"]
-        rows.append(("end of training (2-D modes)",
-                     f"{e['modes']}/{e['modes_total']} modes, {100 * e['high_quality']:.1f}% high quality, "
-                     f"reverse KL {e['reverse_kl']:.3f} ({e['n']} samples)"))
-    for path in cards:
-        card = _read_json(path) or {}
-        metrics = card.get("metrics") or card.get("modes") or {}
-        if "test_sets" in card:  # super-resolution: bicubic -> model on each test set
-            rows.append((f"step {card.get('step', 0):,}", _upscaling_line(card["test_sets"])))
-            continue
-        if card.get("generated") and card.get("extractor"):
-            measured = f" (extractor {card['extractor']['name']}, {card['generated']['n']} samples)"
-        elif card.get("reference") and "translation" in metrics:
-            measured = f" ({card['reference']['n']} held-out pairs)"
-        else:
-            measured = ""
-        rows.append((f"step {card.get('step', '?'):,}" if isinstance(card.get("step"), int) else path.name,
-                     _flatten_metrics(metrics) + measured))
-    if not rows:
-        return []
-    parts = (["<h2>Evaluation</h2><table id='evaluation'><tr><th>when</th><th>result</th></tr>"]
-             + [f"<tr><td>{_e(a)}</td><td>{_e(b)}</td></tr>" for a, b in rows] + ["</table>"])
-    last = (_read_json(cards[-1]) or {}) if cards else {}
-    picture = run_dir / "eval" / str((last.get("examples") or {}).get("path", ""))
-    if picture.is_file():  # a translation or super-resolution run: held-out examples in rows
-        caption = (last.get("examples") or {}).get("caption", "held-out pairs: input | output | target")
-        parts.append(_figure(picture.read_bytes(), "held-out examples", "translations",
-                             f"{caption}, at step {last.get('step', 0):,}"))
-    return parts
-
-
-def _upscaling_line(test_sets: dict) -> str:
-    """'icons-oxygen test (110): PSNR-Y 23.93 -> 27.63 dB (+3.70), SSIM-Y 0.727 -> 0.854, FID 200.5
-    -> 35.7 (bicubic -> model); photos (8): ...'"""
-    bits = []
-    for name, t in test_sets.items():
-        b, m = t.get("bicubic", {}), t.get("model", {})
-        try:
-            text = (f"{name} ({t['pictures']}): PSNR-Y {b['psnr_y']['mean']:.2f} -> {m['psnr_y']['mean']:.2f} dB "
-                    f"({t['psnr_y_gain_db']:+.2f}), SSIM-Y {b['ssim_y']['mean']:.3f} -> {m['ssim_y']['mean']:.3f}")
-            if "fid" in b and "fid" in m:
-                text += f", FID {b['fid']['value']:.1f} -> {m['fid']['value']:.1f}"
-        except (KeyError, TypeError):
-            continue
-        bits.append(text)
-    return "; ".join(bits) + " (bicubic -> model)" if bits else ""
-
-
-def _flatten_metrics(metrics: dict, depth: int = 0) -> str:
-    """One line of a card's metrics: numbers, per-image means as "mean ± se", an FID (or any
-    interval) by its value; nested groups (a translation direction) in brackets."""
-    bits = []
-    for name, value in metrics.items():
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, (int, float)):
-            bits.append(f"{name} {value:.4g}")
-        elif isinstance(value, dict) and "mean" in value and "se" in value:
-            bits.append(f"{name} {value['mean']:.4g} ± {value['se']:.2g}")
-        elif isinstance(value, dict) and "value" in value:
-            bits.append(f"{name} {value['value']:.4g}")
-        elif isinstance(value, dict) and depth < 2:
-            inner = _flatten_metrics(value, depth + 1)
-            if inner:
-                bits.append(f"{name}: {inner}")
-    return "; ".join(bits) if depth == 0 else "[" + ", ".join(bits) + "]"
-
-
-def _figure(png: bytes, alt: str, element_id: str, caption: str) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return (f"<figure id='{_e(element_id)}'><img alt='{_e(alt)}' src='data:image/png;base64,{data}'>"
-            f"<figcaption>{_e(caption)}</figcaption></figure>")
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _e(text) -> str:
-    return html.escape(str(text), quote=True)

@@ -15,13 +15,14 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return ((images.detach().float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
 
-def make_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2) -> np.ndarray:
-    """(N, C, H, W) floats in [-1, 1] -> one (H', W', C) uint8 array, ``nrow`` images a row."""
+def make_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2, pad_value: int = 255) -> np.ndarray:
+    """(N, C, H, W) floats in [-1, 1] -> one (H', W', C) uint8 array, ``nrow`` images a row, on a
+    background of grey level ``pad_value`` (white by default)."""
     x = to_uint8(images)
     n, c, h, w = x.shape
     nrow = nrow or math.ceil(math.sqrt(n))
     rows = math.ceil(n / nrow)
-    grid = np.full((rows * (h + pad) + pad, nrow * (w + pad) + pad, c), 255, dtype=np.uint8)
+    grid = np.full((rows * (h + pad) + pad, nrow * (w + pad) + pad, c), pad_value, dtype=np.uint8)
     for i in range(n):
         r, col = divmod(i, nrow)
         top, left = pad + r * (h + pad), pad + col * (w + pad)
@@ -54,7 +55,7 @@ def save_png(array: np.ndarray, path: str | Path, scale: int = 1) -> Path:
     return path
 
 
-def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:
+def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, pad_value: int = 255) -> Path:
     """Save a grid of images, enlarged so small (28 px) images stay visible."""
     scale = max(1, 64 // images.shape[-1])
-    return save_png(make_grid(images, nrow), path, scale=min(scale, 4))
+    return save_png(make_grid(images, nrow, pad_value=pad_value), path, scale=min(scale, 4))
