@@ -69,6 +69,11 @@ METHOD_SETUPS = {
     # 8x8 digits to a 2x2 grid of 8 codes: the EMA codebook and restarts live in buffers
     "vqvae": ["data.source=digits", "model.ae_width=8", "model.res_blocks=1", "model.codebook_size=8",
               "model.code_dim=4"],
+    # 8x8 digits (the smallest synthesis network): lazy R1 and path length every 2 iterations so the
+    # resumed steps run them; mixing and augmentation draw from the global RNG
+    "stylegan": ["data.source=digits", "model.z_dim=8", "model.g_width=8", "model.d_width=8",
+                 "model.mapping_layers=1", "method.r1_every=2", "method.pl_every=2",
+                 "method.augment=translation,cutout", "method.ema_halflife_kimg=1"],
     # the prior over a tiny vqvae run's 2x2 codes (method.vq_run is added by the vq_runs fixture)
     "vqprior": ["data.source=digits", "model.prior_width=16", "model.prior_layers=1", "model.prior_heads=2"],
 }

@@ -19,6 +19,10 @@ def add_parsers(sub) -> None:
                    help="redraw latent coordinates beyond +-T (truncation trick; smaller = less varied)")
     s.add_argument("--class", dest="class_", type=int, default=None,
                    help="conditional runs: draw this class (default: one row per class)")
+    s.add_argument("--psi", type=float, default=None,
+                   help="StyleGAN: truncation in W, w_avg + psi (w - w_avg) (0.7 is usual; 1: none)")
+    s.add_argument("--psi-sweep", default=None, metavar="P1,P2,...",
+                   help="StyleGAN: one row per seed (n rows from --seed on), one column per psi")
 
     it = run_command(sub, "interpolate", "a strip of images between the latents of two seeds",
                      cmd_interpolate, output="interpolation.png")
@@ -70,6 +74,16 @@ def cmd_sample(args) -> int:
     from ganforge import api
 
     run = api.load_run(args.run_dir, device=args.device, step=args.step)
+    stylegan = run.config.method.name == "stylegan"
+    if (args.psi is not None or args.psi_sweep) and not stylegan:
+        raise GanforgeError("--psi and --psi-sweep truncate in W, which only a StyleGAN run has; for other runs use "
+                            "--truncation")
+    if stylegan and args.truncation is not None:
+        raise GanforgeError("a StyleGAN run truncates in W: pass --psi 0.7 instead of --truncation")
+    if args.psi_sweep:
+        return _psi_sweep(run, args)
+    if args.psi is not None:
+        args.truncation = args.psi
     nrow = args.nrow
     if run.n_classes and args.class_ is None and run.info["is_image"] and args.truncation is None:
         # A conditional run without --class: one row per class, the same z down each column.
@@ -93,6 +107,25 @@ def cmd_sample(args) -> int:
               "checkpoint": run.checkpoint.name, "class": args.class_}
     print(json.dumps(result) if args.json else
           f"wrote {len(samples)} samples (seed {args.seed}, step {run.step}) to {out}")
+    return 0
+
+
+def _psi_sweep(run, args) -> int:
+    from ganforge.report.images import save_grid
+    from ganforge.styles import psi_sweep
+
+    try:
+        psis = [float(v) for v in args.psi_sweep.split(",") if v.strip()]
+    except ValueError:
+        raise GanforgeError(f"--psi-sweep {args.psi_sweep!r}: give psi values as 1,0.7,0.5,0") from None
+    if not psis or not all(0 <= p <= 2 for p in psis):
+        raise GanforgeError(f"--psi-sweep {args.psi_sweep!r}: psi values between 0 and 2, e.g. 1,0.7,0.5,0")
+    n = min(args.n, 16)
+    seeds = list(range(args.seed, args.seed + n))
+    save_grid(psi_sweep(run, seeds, psis), args.output, nrow=len(psis))
+    result = {"path": args.output, "seeds": seeds, "psi": psis, "step": run.step}
+    print(json.dumps(result) if args.json else
+          f"wrote {n} seeds (rows) x psi {', '.join(f'{p:g}' for p in psis)} (columns) to {args.output}")
     return 0
 
 

@@ -16,6 +16,7 @@ from ganforge.methods.cyclegan import CycleGANMethod
 from ganforge.methods.gan import ConditionalGANMethod, GANMethod, WGANGPOptions, WGANOptions
 from ganforge.methods.pix2pix import Pix2PixMethod
 from ganforge.methods.srgan import SRGANMethod, SRResNetMethod
+from ganforge.methods.stylegan import StyleGANMethod
 from ganforge.methods.vqvae import VQPriorMethod, VQVAEMethod
 from ganforge.train.ema import make_ema
 
@@ -24,7 +25,7 @@ METHODS: dict[str, type[Method]] = {"gan": GANMethod, "wgan-gp": GANMethod, "wga
                                     "cgan": ConditionalGANMethod, "ae": AutoencoderMethod, "vae": VAEMethod,
                                     "pix2pix": Pix2PixMethod, "cyclegan": CycleGANMethod,
                                     "srresnet": SRResNetMethod, "srgan": SRGANMethod, "vqvae": VQVAEMethod,
-                                    "vqprior": VQPriorMethod}
+                                    "vqprior": VQPriorMethod, "stylegan": StyleGANMethod}
 _OPTIONS = {"wgan-gp": WGANGPOptions, "wgan": WGANOptions}
 
 for _name, _cls in METHODS.items():
