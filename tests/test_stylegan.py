@@ -171,7 +171,12 @@ def test_the_stylegan_commands_on_a_tiny_run(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["layers"] == [1, 3]  # an 8-px G: inputs 1-3 act at 8 px
     assert main(["noise", run, "--seed", "3", "-o", str(tmp_path / "noise.png")]) == 0
     assert size("noise.png") == ((7 * 10 + 2) * 4, 12 * 4)  # one row: fixed, none, 4 draws, spread
+    assert "fixed noise | no noise | 4 fresh noise draws" in capsys.readouterr().out
+    assert main(["evaluate", run, "-n", "64", "--metrics", "fid", "--psi", "0.5", "--json"]) == 0
+    card = json.loads(capsys.readouterr().out)
+    assert card["generated"]["truncation"] == 0.5 and card["metrics"]["fid"]["value"] > 0
     for argv, message in ((["sample", run, "--truncation", "0.7"], "pass --psi 0.7"),
+                          (["evaluate", run, "--truncation", "0.7"], "pass --psi instead"),
                           (["style-mix", run, "--layers", "middle"], "no middle layers"),
                           (["style-mix", run, "--layers", "2-9"], "style inputs 0-3"),
                           (["style-mix", run, "--rows", "a,b"], "give seeds as")):

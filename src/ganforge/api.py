@@ -216,9 +216,10 @@ def load_run(run_dir: str | Path, device: str = "cpu", step: int | None = None) 
 
 def evaluate(run_dir: str | Path, n: int | None = None, seed: int = 0, metrics=None, ref_split: str = "test",
              extractor: str | None = None, resize: bool = False, step: int | None = None, log=print,
-             device: str = "cpu") -> dict:
+             device: str = "cpu", truncation: float | None = None) -> dict:
     """The run's metrics, returned and written as an evaluation card under ``run_dir/eval/``.
 
+    ``truncation``: sample with the truncation trick (psi in W for StyleGAN), recorded in the card.
     2-D runs: modes captured, high-quality fraction and reverse KL. VQ-VAE runs: the reconstruction
     card of the ``ref_split`` (:func:`ganforge.reconstruction.reconstruction_card`). Image runs: FID (with a
     bootstrap interval), KID, precision/recall, density/coverage, classifier score and class
@@ -232,7 +233,9 @@ def evaluate(run_dir: str | Path, n: int | None = None, seed: int = 0, metrics=N
     from ganforge.reconstruction import is_vq, reconstruction_card
 
     if is_vq(run):  # a VQ-VAE draws nothing by itself: its measure is how well its codes keep pictures
-        return reconstruction_card(run, ref_split, None, n, extractor, log)
+        card = reconstruction_card(run, ref_split, None, n, extractor, log)
+        refresh_report(run.run_dir, log)
+        return card
     if hasattr(run.method, "upscale"):
         from ganforge.upscaling import evaluate_upscaling
 
@@ -245,7 +248,7 @@ def evaluate(run_dir: str | Path, n: int | None = None, seed: int = 0, metrics=N
         _save_examples(card, run.run_dir / "eval" / f"translations_step_{run.step:09d}.png")
     elif run.info["is_image"]:
         card = evaluate_images(run, metrics or DEFAULT_IMAGE_METRICS, n or 10000, ref_split, seed, extractor,
-                               resize, log)
+                               resize, log, truncation)
         if hasattr(run.method, "test_bits_per_code"):  # an autoregressive prior: its likelihood of held-out codes
             import dataclasses
 
@@ -263,7 +266,16 @@ def evaluate(run_dir: str | Path, n: int | None = None, seed: int = 0, metrics=N
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(card, indent=2))
     card["card_path"] = str(out)
+    refresh_report(run.run_dir, log)
     return card
+
+
+def refresh_report(run_dir: Path, log) -> None:
+    """Rewrite the run's report.html (when it has one) so it shows the new card."""
+    if (run_dir / "report.html").exists():
+        from ganforge.training import write_report_quietly
+
+        write_report_quietly(run_dir, log)
 
 
 def _save_examples(card: dict, picture: Path) -> None:

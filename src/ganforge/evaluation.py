@@ -110,8 +110,10 @@ def image_metrics(real_feats, real_probs, fake_feats, fake_probs, metrics, seed:
 
 
 def evaluate_images(run, metrics=DEFAULT_IMAGE_METRICS, n: int = 10000, ref_split: str = "test",
-                    seed: int = 0, extractor: str | None = None, resize: bool = False, log=print) -> dict:
-    """Draw ``n`` samples from a run, compare them with a reference split, and return the card."""
+                    seed: int = 0, extractor: str | None = None, resize: bool = False, log=print,
+                    truncation: float | None = None) -> dict:
+    """Draw ``n`` samples from a run (with the truncation trick when ``truncation`` is given: psi
+    in W for StyleGAN), compare them with a reference split, and return the card."""
     import time
 
     from ganforge.errors import GanforgeError, did_you_mean
@@ -129,7 +131,7 @@ def evaluate_images(run, metrics=DEFAULT_IMAGE_METRICS, n: int = 10000, ref_spli
     name = extractor or DEFAULT_FOR_DATASET.get(dataset) or ("emoji-convnet" if colour else "mnist-lenet")
     fx = load_extractor(name, log=log)
     in_domain = dataset in fx.spec.domain
-    fake = run.sample(n, seed=seed)
+    fake = run.sample(n, seed=seed, truncation=truncation)
     resize_policy = "none"
     if fx.spec.input_shape is None:
         resize_policy = "bilinear to 299x299 inside the extractor; grey repeated to RGB (pytorch-fid convention)"
@@ -163,7 +165,10 @@ def evaluate_images(run, metrics=DEFAULT_IMAGE_METRICS, n: int = 10000, ref_spli
         # Conditional run: how often the classifier agrees with the class asked for.
         results["conditional_accuracy"] = {"value": float((fake_probs.argmax(1) == labels).float().mean()),
                                            "n": n}
-    return evaluation_card(run, fx, n, seed, reference, resize_policy, t0, results)
+    card = evaluation_card(run, fx, n, seed, reference, resize_policy, t0, results)
+    if truncation is not None:
+        card["generated"]["truncation"] = truncation
+    return card
 
 
 def evaluation_card(run, fx, n: int, seed: int, reference: dict, resize: str, t0: float, metrics: dict) -> dict:

@@ -79,8 +79,9 @@ def cmd_reconstruct(args) -> int:
     if args.measure:
         from ganforge.reconstruction import reconstruction_card
 
-        card = reconstruction_card(run, args.split, args.latent_bits or None, args.n,
-                                   log=_err if not args.json else (lambda *_: None))
+        log = _err if not args.json else (lambda *_: None)
+        card = reconstruction_card(run, args.split, args.latent_bits or None, args.n, log=log)
+        api.refresh_report(run.run_dir, log)
         print(json.dumps(card) if args.json else format_reconstruction_card(card))
         return 0
     n = 32 if args.n is None else args.n

@@ -18,6 +18,10 @@ def add_parsers(sub) -> None:
     e.add_argument("--resize", action="store_true", help="convert images to the extractor's input size")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"], help="where the run's networks run")
+    e.add_argument("--psi", type=float, default=None, help="StyleGAN: sample with truncation in W (psi; recorded "
+                   "in the card)")
+    e.add_argument("--truncation", type=float, default=None, help="sample with latents truncated at +-T "
+                   "(recorded in the card)")
 
     ev = sub.add_parser("evaluator", help="the feature networks behind the image metrics")
     evsub = ev.add_subparsers(dest="evaluator_command", required=True, metavar="ACTION")
@@ -51,9 +55,17 @@ def cmd_evaluate(args) -> int:
     from ganforge import api
 
     metrics = [m.strip() for m in args.metrics.split(",")] if args.metrics else None
+    if args.psi is not None and args.truncation is not None:
+        raise GanforgeError("give --psi (StyleGAN, in W) or --truncation (Gaussian latents), not both")
+    truncation = args.psi if args.psi is not None else args.truncation
+    if truncation is not None:
+        stylegan = api.read_run_config(args.run_dir).method.name == "stylegan"
+        if stylegan != (args.psi is not None):
+            raise GanforgeError("--psi is StyleGAN's truncation in W; other runs take --truncation" if not stylegan
+                                else "a StyleGAN run truncates in W: pass --psi instead of --truncation")
     result = api.evaluate(args.run_dir, n=args.n, seed=args.seed, metrics=metrics, ref_split=args.ref,
                           extractor=args.extractor, resize=args.resize, step=args.step, log=_err,
-                          device=args.device)
+                          device=args.device, truncation=truncation)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -83,6 +95,8 @@ def cmd_evaluate(args) -> int:
             print(f"  features: {describe_extractor(result['extractor'])}")
     else:
         fx, ref, gen = result["extractor"], result["reference"], result["generated"]
+        if "truncation" in gen:
+            print(f"  samples drawn with truncation {gen['truncation']:g} (psi in W for StyleGAN)")
         print(f"  features: {describe_extractor(fx)}; {gen['n']} samples (seed {gen['seed']}) "
               f"vs {ref['dataset']} {ref['split']} ({ref['n']}); resize: {result['resize']}")
         print(format_image_metrics(result["metrics"]))
