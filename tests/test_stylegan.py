@@ -172,6 +172,16 @@ def test_the_stylegan_commands_on_a_tiny_run(tmp_path, capsys):
     assert main(["noise", run, "--seed", "3", "-o", str(tmp_path / "noise.png")]) == 0
     assert size("noise.png") == ((7 * 10 + 2) * 4, 12 * 4)  # one row: fixed, none, 4 draws, spread
     assert "fixed noise | no noise | 4 fresh noise draws" in capsys.readouterr().out
+    assert main(["interpolate", run, "--from", "1", "--to", "2", "--steps", "5", "--space", "w",
+                 "-o", str(tmp_path / "w.png"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["space"] == "w"
+    from ganforge.api import load_run
+    from ganforge.styles import interpolate_w
+
+    loaded = load_run(run)
+    path = interpolate_w(loaded, 1, 2, 5)
+    assert torch.allclose(path[0], loaded.sample(1, seed=1)[0], atol=1e-5)  # the ends are the seeds' pictures
+    assert torch.allclose(path[-1], loaded.sample(1, seed=2)[0], atol=1e-5)
     assert main(["evaluate", run, "-n", "64", "--metrics", "fid", "--psi", "0.5", "--json"]) == 0
     card = json.loads(capsys.readouterr().out)
     assert card["generated"]["truncation"] == 0.5 and card["metrics"]["fid"]["value"] > 0

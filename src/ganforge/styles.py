@@ -1,5 +1,5 @@
 """What a trained StyleGAN run shows beyond samples: the truncation sweep in W, style mixing (the
-paper's figure 3) and what the noise inputs change (its figure 4).
+paper's figure 3), what the noise inputs change (its figure 4) and interpolation in W.
 
 Each function takes a loaded run (:func:`ganforge.api.load_run`) of method "stylegan" and draws
 from its sampling generator (the EMA copy when the run keeps one), in eval mode, on the run's
@@ -107,3 +107,17 @@ def noise_figure(run, seed: int, draws: int = 4, spread_draws: int = 64) -> torc
     spread = many.std(0, keepdim=True).mean(1, keepdim=True)  # (1, 1, H, W)
     spread = 1 - 2 * spread / spread.max().clamp_min(1e-8)     # white = 0, black = the largest
     return torch.cat([fixed, silent, many[:draws], spread.expand_as(fixed)])
+
+
+@torch.no_grad()
+def interpolate_w(run, seed_from: int, seed_to: int, steps: int = 10) -> torch.Tensor:
+    """``steps`` pictures along the straight line in W between the w's of two seeds (the path the
+    paper's perceptual path length measures in W; a line in Z bends in W), fixed noise."""
+    require_stylegan(run)
+    if steps < 2:
+        raise GanforgeError(f"--steps must be at least 2, got {steps}")
+    G = _generator(run)
+    w = G.w(seeded_z(run, [seed_from, seed_to]).to(run.device))
+    t = torch.linspace(0, 1, steps, device=w.device)[:, None]
+    path = (1 - t) * w[:1] + t * w[1:]
+    return G.synthesis(G.broadcast(path), noise="const").float().cpu()

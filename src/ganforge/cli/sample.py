@@ -32,6 +32,8 @@ def add_parsers(sub) -> None:
     it.add_argument("--to-image", default=None, help="autoencoders: a test image ('test:7') or an image file")
     it.add_argument("--steps", type=int, default=10)
     it.add_argument("--slerp", action="store_true", help="spherical instead of linear interpolation")
+    it.add_argument("--space", choices=["z", "w"], default="z",
+                    help="StyleGAN: interpolate in the intermediate latent space W instead of Z (default z)")
     it.add_argument("--class", dest="class_", type=int, default=None, help="conditional runs: the class")
 
     di = run_command(sub, "directions", "find a latent direction for a classifier class (linear probe)", cmd_directions)
@@ -151,11 +153,18 @@ def cmd_interpolate(args) -> int:
         if not run.method.has_prior:
             raise GanforgeError("an autoencoder (method ae) has no prior to draw seeds from; interpolate between two "
                                 "images with --from-image and --to-image")
-        images = interpolate(run, args.from_seed, args.to_seed, args.steps, args.slerp, args.class_)
+        if args.space == "w":
+            from ganforge.styles import interpolate_w
+
+            if args.slerp:
+                raise GanforgeError("--slerp is for Gaussian z; in W the path is a straight line (drop --slerp)")
+            images = interpolate_w(run, args.from_seed, args.to_seed, args.steps)
+        else:
+            images = interpolate(run, args.from_seed, args.to_seed, args.steps, args.slerp, args.class_)
         ends = (args.from_seed, args.to_seed)
     save_grid(images, args.output, nrow=len(images))
     result = {"path": args.output, "from": ends[0], "to": ends[1], "steps": args.steps,
-              "path_kind": "slerp" if args.slerp else "linear"}
+              "path_kind": "slerp" if args.slerp else "linear", "space": args.space}
     print(json.dumps(result) if args.json else
           f"wrote a {args.steps}-image {result['path_kind']} strip to {args.output}")
     return 0
