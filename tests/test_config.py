@@ -100,3 +100,17 @@ def test_sample_refuses_an_output_that_is_not_an_image(tmp_path):
     with pytest.raises(GanforgeError, match=r"cannot write an image to '.*x\.txt': name a \.png"):
         save_grid(torch.zeros(2, 1, 8, 8), tmp_path / "x.txt")
     assert not (tmp_path / "x.txt").exists()
+
+
+def test_a_folder_named_like_a_preset_does_not_hide_the_preset(tmp_path, monkeypatch):
+    """`ganforge train stylegan-mnist --out stylegan-mnist`, then the same again: the run folder in
+    the working directory must not be read as the config."""
+    from ganforge.config import load_config
+    from ganforge.errors import GanforgeError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dcgan-mnist").mkdir()
+    assert load_config("dcgan-mnist").method.name == "gan"
+    (tmp_path / "my-run").mkdir()
+    with pytest.raises(GanforgeError, match="'my-run' is a folder, not a config.*--resume my-run"):
+        load_config("my-run")

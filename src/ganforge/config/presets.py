@@ -58,7 +58,10 @@ def list_presets() -> dict[str, str]:
 def load_config(preset_or_path: str, overrides: list[str] | dict | None = None) -> Config:
     """Load a shipped preset by name, or a YAML file by path, and apply ``key=value`` overrides."""
     path = Path(preset_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    if path.is_dir() and preset_or_path not in list_presets():  # a folder named like a preset is a run, not a config
+        raise GanforgeError(f"'{path}' is a folder, not a config; pass a preset name or a YAML file (to continue a "
+                            f"run: `ganforge train --resume {path}`)")
+    if path.suffix in (".yaml", ".yml") or path.is_file():
         if not path.is_file():
             raise GanforgeError(f"config file '{path}' does not exist; check the path or run "
                                 "`ganforge presets`")
