@@ -46,7 +46,8 @@ class StyleGANOptions(MethodOptions):
     lr: float = _opt(2e-3, "Adam learning rate of G and D (before the lazy-regularisation correction)",
                      min=0.0, max=1.0)
     beta2: float = _opt(0.99, "Adam beta2 (beta1 is 0)", min=0.0, max=1.0)
-    r1_gamma: float = _opt(1.0, "gamma of the R1 penalty gamma/2 E||grad D(x)||^2 on real pictures; 0 disables it",
+    r1_gamma: float = _opt(10.0, "gamma of the R1 penalty gamma/2 E||grad D(x)||^2 on real pictures (the paper: 10 "
+                           "for FFHQ); 0 disables it",
                            min=0.0)
     r1_every: int = _opt(16, "apply R1 every this many iterations (lazy regularisation)", min=1, max=1000)
     pl_weight: float = _opt(2.0, "weight of the path-length regularisation; 0 disables it", min=0.0)
