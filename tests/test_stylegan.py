@@ -78,7 +78,6 @@ def test_truncation_in_w_and_style_mixing():
 def test_path_length_penalty_and_its_running_mean():
     torch.manual_seed(0)
     G = StyleGenerator(z_dim=8, w_dim=8, resolution=8, channels=1, widest=8, mapping_layers=1)
-    G.register_buffer("pl_mean", torch.zeros(()))
     batch = Batch(torch.zeros(8, 1, 8, 8))
     out = path_length_loss({"G": G}, batch, weight=2.0, mixing=0.0)
     a = float(out["pl_length"])

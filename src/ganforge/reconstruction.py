@@ -27,7 +27,8 @@ LOW_PERCENTILE, HIGH_PERCENTILE = 0.001, 0.999
 
 
 def is_vq(run) -> bool:
-    return hasattr(run.method, "decode") and hasattr(run.method, "models") and "Q" in run.method.models
+    """A run whose code is a grid of codebook entries (it decodes codes; ae and vae have a decoder network)."""
+    return hasattr(run.method, "decode")
 
 
 def require_reconstructing(run) -> None:
@@ -58,14 +59,12 @@ def latent_range(run, batch: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
 def bits_per_image(run, latent_bits: int | None) -> float:
     """What one picture's code holds: h w log2 K for VQ-VAE, z_dim x latent_bits otherwise."""
     if is_vq(run):
-        c, h, w = run.info["sample_shape"]
-        return (h // 4) * (w // 4) * math.log2(run.config.model.codebook_size)
+        return run.method.code_bits
     return run.method.decoder.z_dim * latent_bits if latent_bits else run.method.decoder.z_dim * 32.0
 
 
 @torch.no_grad()
-def reconstruct_all(run, x: torch.Tensor, latent_bits: int | None = 8, batch: int = 500,
-                    value_range: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict:
+def reconstruct_all(run, x: torch.Tensor, latent_bits: int | None = 8, batch: int = 500) -> dict:
     """Reconstructions of pictures x (N, C, H, W) in [-1, 1] through the run's code.
 
     Returns ``recon`` (N, C, H, W) in [-1, 1]; for VQ-VAE also ``codes`` (N, h, w); for an
@@ -83,7 +82,7 @@ def reconstruct_all(run, x: torch.Tensor, latent_bits: int | None = 8, batch: in
     float_recon = torch.cat([decode(run, part).float().cpu() for part in z.split(batch)])
     if not latent_bits:
         return {"recon": float_recon}
-    low, high = value_range if value_range is not None else latent_range(run)
+    low, high = latent_range(run)
     zq = quantise(z, low, high, latent_bits)
     recon = torch.cat([decode(run, part).float().cpu() for part in zq.split(batch)])
     return {"recon": recon, "float_recon": float_recon}
@@ -100,7 +99,7 @@ def reconstruct(run, split: str = "test", n: int = 32, seed: int = 0) -> dict:
     pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]
     originals = x[pick]
     recon = reconstruct_all(run, originals, latent_bits=None)["recon"]
-    mse = float(((recon - originals) / 2).pow(2).mean())
+    mse = pixel_scores(recon, originals)["mse"]  # equal-sized pictures: the mean of per-picture MSEs
     rows = [t for i in range(0, n, 8) for t in (originals[i:i + 8], recon[i:i + 8])]
     return {"grid": torch.cat(rows), "mse": mse, "n": len(originals), "indices": pick.tolist()}
 

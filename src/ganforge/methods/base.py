@@ -112,6 +112,11 @@ class Method:
         #: real images seen so far; the loop sets it before every iteration (for schedules)
         self.images_seen = 0
 
+    def require_pictures(self, doing: str) -> None:
+        """A one-line error when a method that ``doing`` pictures (e.g. "draws") is given 2-D points."""
+        if not self.data.is_image:
+            raise GanforgeError(f"method {self.options.name} {doing} pictures; {self.cfg.data.source} holds points")
+
     # -- training ---------------------------------------------------------------------------
 
     def phases(self) -> list[Phase]:

@@ -158,8 +158,7 @@ class SRResNetMethod(Method):
     def __init__(self, cfg, data):
         super().__init__(cfg, data)
         o, m = self.options, cfg.model
-        if not data.is_image:
-            raise GanforgeError(f"method {o.name} upscales pictures; {cfg.data.source} holds points")
+        self.require_pictures("upscales")
         side = data.sample_shape[-1]
         if o.crop % o.scale:
             raise GanforgeError(f"method.crop={o.crop} is not a multiple of method.scale={o.scale}; use e.g. "

@@ -126,8 +126,7 @@ class StyleGANMethod(Method):
 
     def __init__(self, cfg, data):
         super().__init__(cfg, data)
-        if not data.is_image:
-            raise GanforgeError(f"method stylegan draws pictures; {cfg.data.source} holds points")
+        self.require_pictures("draws")
         c, h, w = data.sample_shape
         if h != w or h < 8 or h & (h - 1):
             raise GanforgeError(f"StyleGAN draws square power-of-two pictures; these are {h}x{w} (set "
@@ -138,7 +137,6 @@ class StyleGANMethod(Method):
             raise GanforgeError(f"method.augment: {e}") from None
         m = cfg.model
         G = StyleGenerator(m.z_dim, m.w_dim or m.z_dim, h, c, m.g_width, m.mapping_layers, demodulate=m.demodulate)
-        G.register_buffer("pl_mean", torch.zeros(()))  # a_bar of the path-length penalty, saved with G
         self.models = {"G": G, "D": StyleDiscriminator(h, c, m.d_width)}
 
     def phases(self) -> list[Phase]:

@@ -59,8 +59,7 @@ class VQVAEMethod(Method):
 
     def __init__(self, cfg, data):
         super().__init__(cfg, data)
-        if not data.is_image:
-            raise GanforgeError(f"method vqvae encodes pictures; {cfg.data.source} holds points")
+        self.require_pictures("encodes")
         c, h, w = data.sample_shape
         if h % 4 or w % 4:
             raise GanforgeError(f"method vqvae halves the pictures twice; {h}x{w} does not divide by 4 (set "
@@ -80,11 +79,16 @@ class VQVAEMethod(Method):
         return {"AE": OptimizerSpec(o.lr, (0.9, 0.999), networks=networks, kind=o.optimizer,
                                     weight_decay=o.weight_decay, schedule=self.schedule())}
 
+    @property
+    def code_bits(self) -> float:
+        """Bits one picture's code holds: h w log2 K (the grid is a quarter of the picture's side)."""
+        _, h, w = self.data.sample_shape
+        return (h // 4) * (w // 4) * math.log2(self.cfg.model.codebook_size)
+
     def objective(self) -> str:
         m = self.cfg.model
-        bits = math.log2(m.codebook_size) * (self.data.sample_shape[1] // 4) * (self.data.sample_shape[2] // 4)
         return (f"MSE + {self.options.commitment:g} x commitment, {m.codebook_size} codes of {m.code_dim} "
-                f"({self.options.codebook} codebook), {bits:g} bits per image")
+                f"({self.options.codebook} codebook), {self.code_bits:g} bits per image")
 
     def example_inputs(self, n=2):
         c, h, w = self.data.sample_shape

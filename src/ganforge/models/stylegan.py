@@ -200,6 +200,7 @@ class StyleGenerator(nn.Module):
         self.synthesis = SynthesisNetwork(resolution, channels, w_dim, widest, demodulate)
         self.n_styles = self.synthesis.n_styles
         self.register_buffer("w_avg", torch.zeros(w_dim))
+        self.register_buffer("pl_mean", torch.zeros(()))  # a_bar of the path-length penalty (methods/stylegan.py)
 
     def w(self, z: torch.Tensor, psi: float | torch.Tensor = 1.0) -> torch.Tensor:
         """w (B, W) for z; in training also moves w_avg; psi < 1 (a number, or one per row (B,))
