@@ -4,6 +4,7 @@
     ganforge train --resume RUN_DIR [--set train.steps=N]
     ganforge sample RUN_DIR -n 64 --seed 0 -o grid.png
     ganforge evaluate RUN_DIR [--json]
+    ganforge export RUN_DIR --format onnx -o FOLDER; ganforge sample --onnx FOLDER
     ganforge data fetch mnist|fashion-mnist|digits
     ganforge presets
 
@@ -15,12 +16,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ganforge.cli import autoencoders, evaluate, sample, styles, tools, train
+from ganforge.cli import autoencoders, evaluate, export, sample, styles, tools, train
 from ganforge.cli.common import _err
 from ganforge.errors import GanforgeError, Interrupted
 
 #: command modules, each adding its parsers beside its handlers (in the order --help lists them)
-COMMANDS = (train, sample, styles, evaluate, autoencoders, tools)
+COMMANDS = (train, sample, styles, evaluate, autoencoders, export, tools)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,11 +10,12 @@ def _err(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
-def run_command(sub, name: str, help: str, func, output: str | None = None):  # noqa: A002
-    """A subcommand that reads a run directory: RUN_DIR, --step (a kept checkpoint instead of the
-    latest), -o/--output when it writes a file (default ``output``), --json."""
+def run_command(sub, name: str, help: str, func, output: str | None = None,  # noqa: A002
+                run_optional: bool = False):
+    """A subcommand that reads a run directory: RUN_DIR (optional when ``run_optional``), --step (a
+    kept checkpoint instead of the latest), -o/--output when it writes a file (default ``output``), --json."""
     p = sub.add_parser(name, help=help)
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", nargs="?" if run_optional else None)
     p.add_argument("--step", type=int, default=None, help="use the checkpoint saved at this step")
     if output is not None:
         p.add_argument("-o", "--output", default=output, help=f"file to write (default {output})")

@@ -10,7 +10,8 @@ from ganforge.errors import GanforgeError
 
 
 def add_parsers(sub) -> None:
-    s = run_command(sub, "sample", "draw samples from a run's latest checkpoint", cmd_sample, output="samples.png")
+    s = run_command(sub, "sample", "draw samples from a run's latest checkpoint (or from an ONNX export: --onnx)",
+                    cmd_sample, output="samples.png", run_optional=True)
     s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--nrow", type=int, default=None, help="images per row")
@@ -23,6 +24,9 @@ def add_parsers(sub) -> None:
                    help="StyleGAN: truncation in W, w_avg + psi (w - w_avg) (0.7 is usual; 1: none)")
     s.add_argument("--psi-sweep", default=None, metavar="P1,P2,...",
                    help="StyleGAN: one row per seed (n rows from --seed on), one column per psi")
+    s.add_argument("--onnx", default=None, metavar="FOLDER",
+                   help="draw from an export (`ganforge export RUN -o FOLDER`) with onnxruntime, without torch in "
+                   "the loop (NumPy draws the noise: a seed gives other pictures than from the run)")
 
     it = run_command(sub, "interpolate", "a strip of images between the latents of two seeds",
                      cmd_interpolate, output="interpolation.png")
@@ -75,6 +79,10 @@ def add_parsers(sub) -> None:
 def cmd_sample(args) -> int:
     from ganforge import api
 
+    if args.onnx:
+        return _sample_onnx(args)
+    if args.run_dir is None:
+        raise GanforgeError("name a run directory (ganforge sample RUN_DIR), or an export folder with --onnx FOLDER")
     run = api.load_run(args.run_dir, device=args.device, step=args.step)
     stylegan = run.config.method.name == "stylegan"
     if (args.psi is not None or args.psi_sweep) and not stylegan:
@@ -109,6 +117,23 @@ def cmd_sample(args) -> int:
               "checkpoint": run.checkpoint.name, "class": args.class_}
     print(json.dumps(result) if args.json else
           f"wrote {len(samples)} samples (seed {args.seed}, step {run.step}) to {out}")
+    return 0
+
+
+def _sample_onnx(args) -> int:
+    from ganforge.exported import sample_onnx
+    from ganforge.report.images import save_grid
+
+    if args.run_dir is not None:
+        raise GanforgeError(f"--onnx reads an export folder, not a run: drop {args.run_dir} (or drop --onnx)")
+    if args.step is not None or args.truncation is not None or args.psi_sweep:
+        raise GanforgeError("--step, --truncation and --psi-sweep read a run; with --onnx use -n, --seed, --class "
+                            "and --psi")
+    pictures = sample_onnx(args.onnx, args.n, args.seed, args.class_, args.psi)
+    save_grid(pictures, args.output, nrow=args.nrow)
+    result = {"path": str(args.output), "n": len(pictures), "seed": args.seed, "onnx": args.onnx, "class": args.class_}
+    print(json.dumps(result) if args.json else
+          f"wrote {len(pictures)} samples (seed {args.seed}, onnxruntime) from {args.onnx} to {args.output}")
     return 0
 
 

@@ -24,6 +24,7 @@ from ganforge.data import Batch
 from ganforge.errors import GanforgeError
 from ganforge.losses.vae import gaussian_kl, kl_weight, log_likelihood, reparameterize, split_posterior
 from ganforge.methods.base import Carry, Method, OptimizerSpec, Phase
+from ganforge.methods.graphs import GraphInput, SamplingGraph, latent_graph
 from ganforge.models.autoencoder import build_autoencoder
 
 AE_MODEL_KEYS = ("arch", "z_dim", "ae_width", "ae_depth", "likelihood")
@@ -108,6 +109,18 @@ class AutoencoderMethod(Method):
     def phases(self) -> list[Phase]:
         return [Phase("AE", "AE", self.loss)]
 
+    def export_graphs(self, ema=True):
+        """decoder: codes z (batch, z_dim) -> pictures (a VAE's codes are drawn from its prior N(0, I));
+        encoder: pictures -> codes (a VAE's posterior mean mu)."""
+        shape = tuple(self.data.sample_shape)
+        about = "" if self.variational else "codes as the encoder gives them (an autoencoder has no prior)"
+        decoder = latent_graph("decoder", self.exported("G", ema), self.z_dim, shape, True,
+                               role="sample" if self.variational else "decode", about=about)
+        encoder = SamplingGraph("encoder", "encode", CodeOf(self.models["E"], self.variational),
+                                (GraphInput("input", ("batch", *shape), "picture"),),
+                                ("z", ("batch", self.z_dim), "codes (the posterior mean for a VAE)"), {"batch": 2})
+        return [decoder, encoder]
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The code of images in [-1, 1]: z for ae, the posterior mean mu for vae."""
         h = self.models["E"](x)
@@ -159,6 +172,18 @@ class AutoencoderMethod(Method):
         G.train(was[0])
         E.train(was[1])
         return alternate_rows(real.float().cpu(), recon)
+
+
+class CodeOf(nn.Module):
+    """Pictures -> codes: the encoder's output, or the posterior mean mu of a VAE's."""
+
+    def __init__(self, encoder: nn.Module, variational: bool):
+        super().__init__()
+        self.encoder, self.variational = encoder, variational
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.encoder(x)
+        return split_posterior(h)[0] if self.variational else h
 
 
 def reconstruction_preview_inputs(dataset, seed: int) -> tuple[dict[str, torch.Tensor], int]:

@@ -25,6 +25,7 @@ from torch import nn
 
 from ganforge.data import Batch
 from ganforge.errors import GanforgeError
+from ganforge.methods.graphs import SamplingGraph, latent_graph
 
 Carry = dict[str, torch.Tensor]
 LossFn = Callable[[dict[str, nn.Module], Batch, Carry], dict[str, torch.Tensor]]
@@ -162,6 +163,18 @@ class Method:
     def example_inputs(self, n: int = 2) -> dict[str, tuple[torch.Tensor, ...]]:
         """Zero inputs (a batch of ``n``) for each trained network, for summaries and export."""
         raise NotImplementedError
+
+    # -- export -----------------------------------------------------------------------------
+
+    def export_graphs(self, ema: bool = True) -> list[SamplingGraph]:
+        """The networks `ganforge export` writes, each with its inputs described (``ema``: the EMA
+        copies where the run keeps them, else the trained weights). Here: latents z -> samples."""
+        return [latent_graph("generator", self.exported(self.sampler, ema), self.z_dim,
+                             tuple(self.data.sample_shape), self.data.is_image)]
+
+    def exported(self, name: str, ema: bool) -> nn.Module:
+        """Network ``name`` for export: its EMA copy when ``ema`` and the run keeps one."""
+        return self.for_sampling(name) if ema else self.models[name]
 
     # -- sampling ---------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from ganforge.errors import GanforgeError
 from ganforge.health.signals import d_accuracy
 from ganforge.losses.gan import GAMES
 from ganforge.methods.base import Carry, OptimizerSpec, Phase, TranslationMethod
+from ganforge.methods.graphs import picture_graph
 from ganforge.models.resnet import ResnetGenerator
 from ganforge.models.unet import PatchDiscriminator
 
@@ -208,6 +209,13 @@ class CycleGANMethod(TranslationMethod):
         for k, pool in self.pools.items():
             stored = tensors.get(f"pool_{k}")
             pool.images = None if stored is None else stored.to(device)
+
+    def export_graphs(self, ema=True):
+        """G_AB as "a2b" and G_BA as "b2a": pictures -> pictures at any side that is a multiple of 4
+        (checked at twice the training side)."""
+        side, a, b = self.data.sample_shape[-1], tuple(self.data.condition_shape), tuple(self.data.sample_shape)
+        return [picture_graph("a2b", "translate", self.exported("G_AB", ema), a, b, other_side=2 * side),
+                picture_graph("b2a", "translate", self.exported("G_BA", ema), b, a, other_side=2 * side)]
 
     # -- translating ---------------------------------------------------------------------------
 

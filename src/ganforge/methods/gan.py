@@ -16,6 +16,7 @@ minimise the auxiliary cross-entropy (weighted by method.acgan_weight).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ from ganforge.errors import GanforgeError
 from ganforge.health.signals import d_accuracy, probe_output_gradient
 from ganforge.losses.gan import GAMES, Game, clip_weights, gradient_penalty, r1_penalty
 from ganforge.methods.base import Carry, Method, OptimizerSpec, Phase
+from ganforge.methods.graphs import GraphInput
 from ganforge.models import build_models
 from ganforge.models.conditional import ConditionalDiscriminator, ConditionalGenerator
 
@@ -276,6 +278,12 @@ class ConditionalGANMethod(GANMethod):
 
     def forward_sampler(self, net, inputs):
         return net(inputs["z"], inputs["y"])
+
+    def export_graphs(self, ema=True):
+        """G: latents z (batch, z_dim) and classes y (batch,) -> pictures of those classes."""
+        graph = super().export_graphs(ema)[0]
+        y = GraphInput("y", ("batch",), "index", high=self.n_classes, about="the class of each picture")
+        return [dataclasses.replace(graph, inputs=(*graph.inputs, y))]
 
     def critic(self):
         return None  # D needs a label for every point: there is no single surface to draw

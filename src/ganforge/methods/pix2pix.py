@@ -28,6 +28,7 @@ from ganforge.health.signals import target_correlation
 from ganforge.losses.gan import GAMES
 from ganforge.methods.base import Carry, OptimizerSpec, Phase, TranslationMethod
 from ganforge.methods.gan import d_output_stats
+from ganforge.methods.graphs import picture_graph
 from ganforge.models.unet import PatchDiscriminator, UNetGenerator
 
 PIX2PIX_MODEL_KEYS = ("g_width", "d_width", "d_layers", "norm")
@@ -153,6 +154,12 @@ class Pix2PixMethod(TranslationMethod):
         if "D" in self.models:
             out["D"] = (torch.zeros(n, ci + c, h, w),)
         return out
+
+    def export_graphs(self, ema=True):
+        """G: input pictures -> translations, at any power-of-two side (checked at twice the training side)."""
+        side = self.data.sample_shape[-1]
+        return [picture_graph("generator", "translate", self.exported("G", ema), tuple(self.data.condition_shape),
+                              tuple(self.data.sample_shape), other_side=2 * side)]
 
     # -- translating --------------------------------------------------------------------------
 

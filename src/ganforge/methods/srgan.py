@@ -34,6 +34,7 @@ from ganforge.losses.gan import GAMES
 from ganforge.losses.perceptual import feature_distance, pixel_mse
 from ganforge.methods.base import Carry, Method, OptimizerSpec, Phase, find_finished_run
 from ganforge.methods.gan import d_output_stats
+from ganforge.methods.graphs import Clamped, picture_graph
 from ganforge.models.srresnet import ClassifierFeatures, RandomFeatureCNN, SRDiscriminator, SRResNet
 
 SR_MODEL_KEYS = ("g_width", "res_blocks", "norm", "bicubic_skip", "d_width", "d_layers")
@@ -186,6 +187,14 @@ class SRResNetMethod(Method):
         if "D" in self.models:
             out["D"] = (torch.zeros(n, self.channels, self.options.crop, self.options.crop),)
         return out
+
+    def export_graphs(self, ema=True):
+        """G: low-resolution pictures (batch, C, h, w) -> (batch, C, h x scale, w x scale), clamped to
+        [-1, 1] as `ganforge upscale` does; any h and w (checked at twice the training crop)."""
+        side = self.options.crop // self.scale
+        shape = (self.channels, side, side)
+        return [picture_graph("generator", "upscale", Clamped(self.exported("G", ema)), shape, shape, self.scale,
+                              other_side=2 * side)]
 
     # -- upscaling ----------------------------------------------------------------------------
 

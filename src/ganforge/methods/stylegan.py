@@ -26,6 +26,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from ganforge.config import MethodOptions, _opt
 from ganforge.data import Batch
@@ -35,6 +36,7 @@ from ganforge.health.signals import probe_output_gradient
 from ganforge.losses.gan import GAMES, d_loss_bce, g_loss_ns, r1_penalty
 from ganforge.methods.base import Carry, Method, OptimizerSpec, Phase
 from ganforge.methods.gan import d_output_stats
+from ganforge.methods.graphs import PICTURE_VALUES, GraphInput, SamplingGraph
 from ganforge.models.stylegan import StyleDiscriminator, StyleGenerator
 
 STYLE_MODEL_KEYS = ("z_dim", "w_dim", "mapping_layers", "g_width", "d_width", "demodulate")
@@ -177,6 +179,18 @@ class StyleGANMethod(Method):
     def example_inputs(self, n=2):
         return {"G": (torch.zeros(n, self.cfg.model.z_dim),), "D": (torch.zeros(n, *self.data.sample_shape),)}
 
+    def export_graphs(self, ema=True):
+        """generator: z (batch, z_dim), psi (batch,) and one noise picture per styled layer
+        (noise_i: (batch, 1, r_i, r_i)) -> pictures. `ganforge sample` uses each layer's fixed noise
+        picture, which the export writes to noise.safetensors."""
+        G = self.exported("G", ema)
+        noise = tuple(GraphInput(f"noise_{i}", ("batch", 1, layer.resolution, layer.resolution), "normal",
+                                 about=f"layer {i}'s noise picture, scaled by its learned strength")
+                      for i, layer in enumerate(G.synthesis.layers))
+        inputs = (GraphInput("z", ("batch", G.z_dim), "normal"), GraphInput("psi", ("batch",), "psi"), *noise)
+        return [SamplingGraph("generator", "sample", ExplicitNoise(G), inputs,
+                              ("pictures", ("batch", *self.data.sample_shape), PICTURE_VALUES), {"batch": 2})]
+
     # -- sampling: truncation is psi in W ------------------------------------------------------
 
     def sampling_inputs(self, n, generator=None, *, label=None, truncation=None):
@@ -194,3 +208,14 @@ class StyleGANMethod(Method):
         """Samples with each layer's fixed noise picture (as StyleGAN's generate.py does by
         default), so a seed gives the same picture every time."""
         return net(inputs["z"], psi=inputs["psi"], noise="const")
+
+
+class ExplicitNoise(nn.Module):
+    """G(z, psi, noise_0, ..., noise_{L-1}): the generator with every input explicit (for export)."""
+
+    def __init__(self, G: StyleGenerator):
+        super().__init__()
+        self.G = G
+
+    def forward(self, z: torch.Tensor, psi: torch.Tensor, *noise: torch.Tensor) -> torch.Tensor:
+        return self.G(z, psi=psi, noise=list(noise))

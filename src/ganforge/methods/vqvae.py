@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ganforge.config import MethodOptions, _opt
 from ganforge.data import Batch
@@ -30,6 +31,7 @@ from ganforge.errors import GanforgeError
 from ganforge.losses.perceptual import pixel_mse
 from ganforge.methods.autoencoder import alternate_rows, reconstruction_preview_inputs
 from ganforge.methods.base import Carry, Method, OptimizerSpec, Phase, find_finished_run
+from ganforge.methods.graphs import PICTURE_VALUES, GraphInput, SamplingGraph
 from ganforge.models.vq import CodePrior, VectorQuantizer, VQDecoder, VQEncoder
 
 VQ_MODEL_KEYS = ("ae_width", "res_blocks", "codebook_size", "code_dim")
@@ -116,6 +118,15 @@ class VQVAEMethod(Method):
         """Pictures for codes (B, h, w)."""
         return self.models["G"](self.models["Q"].lookup(codes))
 
+    def export_graphs(self, ema=True):
+        """encoder: pictures -> codes (batch, h, w); decoder: codes -> pictures. The VQ-VAE is exported
+        as ganforge encodes and decodes with it (its trained weights; ``ema`` does not apply)."""
+        models = self.models
+        return [code_graph("encoder", "encode", CodesOf(models["E"], models["Q"]), self.data.sample_shape,
+                           self.cfg.model.codebook_size, reads_codes=False),
+                code_graph("decoder", "decode", PicturesOf(models["Q"], models["G"]), self.data.sample_shape,
+                           self.cfg.model.codebook_size, reads_codes=True)]
+
     def sampling_inputs(self, n, generator=None, *, label=None, truncation=None):
         raise GanforgeError("a vqvae run learns codes, not a distribution over them; its pictures are "
                             "reconstructions (report.html shows them)")
@@ -146,6 +157,43 @@ class VQPriorOptions(MethodOptions):
     temperature: float = _opt(1.0, "sampling temperature of the prior's softmax (below 1: safer, less varied)",
                               min=1e-3, max=10.0)
     paper_keys = ("lr",)
+
+
+class CodesOf(nn.Module):
+    """Pictures (B, C, H, W) -> the nearest codes (B, H/4, W/4)."""
+
+    def __init__(self, encoder: nn.Module, quantizer: VectorQuantizer):
+        super().__init__()
+        self.encoder, self.quantizer = encoder, quantizer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z_e = self.encoder(x).float()  # (B, D, h, w)
+        b, d, h, w = z_e.shape
+        return self.quantizer.nearest(z_e.permute(0, 2, 3, 1).reshape(-1, d)).view(b, h, w)
+
+
+class PicturesOf(nn.Module):
+    """Codes (B, h, w) -> pictures (B, C, 4h, 4w) in [-1, 1]."""
+
+    def __init__(self, quantizer: VectorQuantizer, decoder: nn.Module):
+        super().__init__()
+        self.quantizer, self.decoder = quantizer, decoder
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.quantizer.lookup(codes)).clamp(-1, 1)
+
+
+def code_graph(name: str, role: str, module: nn.Module, sample_shape, n_codes: int, reads_codes: bool) -> SamplingGraph:
+    """Pictures <-> the code grid (batch, H/4, W/4) of a VQ-VAE with ``n_codes`` codes."""
+    c, h, w = sample_shape
+    codes = ("batch", h // 4, w // 4)
+    pictures = GraphInput("input", ("batch", c, h, w), "picture")
+    grid = GraphInput("codes", codes, "index", high=n_codes, about="the code grid")
+    if reads_codes:
+        return SamplingGraph(name, role, module, (grid,), ("pictures", ("batch", c, h, w), PICTURE_VALUES),
+                             {"batch": 2})
+    return SamplingGraph(name, role, module, (pictures,), ("codes", codes, f"integers 0 .. {n_codes - 1}"),
+                         {"batch": 2})
 
 
 def load_vq_run(name: str, key: str = "method.vq_run") -> tuple[VQVAEMethod, Path]:
@@ -249,6 +297,19 @@ class VQPriorMethod(Method):
         return total / len(images) / math.log(2)
 
     # -- sampling ----------------------------------------------------------------------------
+
+    def export_graphs(self, ema=True):
+        """prior: codes (batch, L) -> logits (batch, L, K) of each code given the codes before it (draw
+        a grid by L calls, position by position); decoder: the VQ-VAE's codes (batch, h, w) -> pictures."""
+        k, length = self.vq.cfg.model.codebook_size, self.codes_per_image
+        prior = SamplingGraph("prior", "prior", self.exported("P", ema),
+                              (GraphInput("codes", ("batch", length), "index", high=k,
+                                          about="the grid in raster order; position t's logits read codes 0..t-1"),),
+                              ("logits", ("batch", length, k), "logits of each code given the codes before it"),
+                              {"batch": 2})
+        decoder = code_graph("decoder", "decode", PicturesOf(self.vq.models["Q"], self.vq.models["G"]),
+                             self.data.sample_shape, k, reads_codes=True)
+        return [prior, decoder]
 
     def sampling_inputs(self, n, generator=None, *, label=None, truncation=None):
         self.check_label(label)

@@ -61,7 +61,7 @@ class MLPDecoder(nn.Module):
 
     def params(self, z: torch.Tensor) -> torch.Tensor:
         """Raw per-pixel parameters of p(x | z), shaped like the images."""
-        return self.net(z).view(len(z), *self.sample_shape)
+        return self.net(z).view(z.shape[0], *self.sample_shape)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return _decoder_output(self.params(z), self.likelihood)
@@ -112,7 +112,7 @@ class ConvDecoder(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def params(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(self.project(z).view(len(z), self.top, self.side, self.side))
+        return self.net(self.project(z).view(z.shape[0], self.top, self.side, self.side))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return _decoder_output(self.params(z), self.likelihood)

@@ -28,7 +28,7 @@ class MLPGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z).view(len(z), *self.out_shape)
+        return self.net(z).view(z.shape[0], *self.out_shape)
 
 
 class MLPDiscriminator(nn.Module):

@@ -126,11 +126,14 @@ class StyledLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros(n_out))
         self.register_buffer("fixed_noise", torch.randn(1, 1, resolution, resolution))  # for noise="const"
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise: str = "random") -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise: str | torch.Tensor = "random") -> torch.Tensor:
+        """``noise``: "random", "const", "none", or the noise picture itself (B or 1, 1, r, r)."""
         if self.up:
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
         x = self.conv(x, w)
-        if noise == "random":
+        if isinstance(noise, torch.Tensor):  # given, e.g. as an exported graph's input
+            x = x + self.noise_strength * noise.to(x.dtype)
+        elif noise == "random":
             x = x + self.noise_strength * torch.randn(x.shape[0], 1, *x.shape[2:], device=x.device, dtype=x.dtype)
         elif noise == "const":
             x = x + self.noise_strength * self.fixed_noise.to(x.dtype)
@@ -169,9 +172,10 @@ class SynthesisNetwork(nn.Module):
             self.to_rgb.append(ToRGB(c_out, channels, w_dim))
             r *= 2
 
-    def forward(self, ws: torch.Tensor, noise: str | list[str] = "random") -> torch.Tensor:
+    def forward(self, ws: torch.Tensor, noise: str | list[str | torch.Tensor] = "random") -> torch.Tensor:
         """``noise``: "random" (fresh N(0, 1) pictures), "const" (each layer's fixed picture) or
-        "none", for every layer, or a list with one mode per layer (``len(self.layers)``)."""
+        "none", for every layer, or a list with one mode or noise picture (B, 1, r, r) per layer
+        (``len(self.layers)``)."""
         modes = [noise] * len(self.layers) if isinstance(noise, str) else list(noise)
         x = self.const.expand(ws.shape[0], -1, -1, -1)
         x = self.layers[0](x, ws[:, 0], modes[0])
@@ -221,7 +225,7 @@ class StyleGenerator(nn.Module):
         return w[:, None].expand(-1, self.n_styles, -1)
 
     def forward(self, z: torch.Tensor, psi: float | torch.Tensor = 1.0,
-                noise: str | list[str] = "random") -> torch.Tensor:
+                noise: str | list[str | torch.Tensor] = "random") -> torch.Tensor:
         return self.synthesis(self.broadcast(self.w(z, psi)), noise)
 
 

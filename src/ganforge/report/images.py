@@ -15,10 +15,14 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return ((images.detach().float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
 
-def make_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2, pad_value: int = 255) -> np.ndarray:
-    """(N, C, H, W) floats in [-1, 1] -> one (H', W', C) uint8 array, ``nrow`` images a row, on a
-    background of grey level ``pad_value`` (white by default)."""
-    x = to_uint8(images)
+def make_grid(images: torch.Tensor | np.ndarray, nrow: int | None = None, pad: int = 2,
+              pad_value: int = 255) -> np.ndarray:
+    """(N, C, H, W) floats in [-1, 1] (a tensor or a NumPy array) -> one (H', W', C) uint8 array,
+    ``nrow`` images a row, on a background of grey level ``pad_value`` (white by default)."""
+    if isinstance(images, np.ndarray):
+        x = np.clip(np.round((images.astype(np.float32) + 1) * 127.5), 0, 255).astype(np.uint8)
+    else:
+        x = to_uint8(images).numpy()
     n, c, h, w = x.shape
     nrow = nrow or math.ceil(math.sqrt(n))
     rows = math.ceil(n / nrow)
@@ -26,7 +30,7 @@ def make_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2, pad_v
     for i in range(n):
         r, col = divmod(i, nrow)
         top, left = pad + r * (h + pad), pad + col * (w + pad)
-        grid[top:top + h, left:left + w] = x[i].permute(1, 2, 0).numpy()
+        grid[top:top + h, left:left + w] = x[i].transpose(1, 2, 0)
     return grid
 
 
@@ -55,7 +59,8 @@ def save_png(array: np.ndarray, path: str | Path, scale: int = 1) -> Path:
     return path
 
 
-def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, pad_value: int = 255) -> Path:
+def save_grid(images: torch.Tensor | np.ndarray, path: str | Path, nrow: int | None = None,
+              pad_value: int = 255) -> Path:
     """Save a grid of images, enlarged so small (28 px) images stay visible."""
     scale = max(1, 64 // images.shape[-1])
     return save_png(make_grid(images, nrow, pad_value=pad_value), path, scale=min(scale, 4))
