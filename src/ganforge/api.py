@@ -34,19 +34,29 @@ def train(cfg: Config, out: str | Path | None = None, *, overwrite: bool = False
     An existing non-empty directory is refused unless ``overwrite`` is set; use :func:`resume`
     to continue a run. Returns the run directory.
     """
+    from ganforge.train import distributed
     from ganforge.training import run_training
 
+    world = distributed.start(cfg.train.device)  # several processes under torchrun: rank 0 owns the run dir
+    if not world.is_main:
+        run_dir = Path(distributed.share_text(None))  # where rank 0 trains (or its refusal, raised here)
+        run_training(run_dir, cfg, progress=progress, log=log)
+        return run_dir
     run_dir = Path(out) if out else next_run_dir("runs", cfg.name)
+    refusal = None
     if run_dir.exists() and not run_dir.is_dir():
-        raise GanforgeError(f"{run_dir} is a file, not a run directory; choose another --out")
-    if run_dir.exists() and any(p.name != LOCK_NAME for p in run_dir.iterdir()) and not overwrite:
-        raise GanforgeError(f"run directory {run_dir} already exists; continue it with "
-                            f"`ganforge train --resume {run_dir}` or choose another --out")
+        refusal = f"{run_dir} is a file, not a run directory; choose another --out"
+    elif run_dir.exists() and any(p.name != LOCK_NAME for p in run_dir.iterdir()) and not overwrite:
+        refusal = (f"run directory {run_dir} already exists; continue it with `ganforge train --resume {run_dir}` "
+                   "or choose another --out")
+    if refusal:
+        distributed.share_text(None, error=refusal)
     created = not run_dir.exists()
     with RunLock(run_dir):  # refuses while another process trains here, before anything is removed
         for p in run_dir.iterdir():
             if p.name != LOCK_NAME:
                 shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+        distributed.share_text(str(run_dir))
         try:
             run_training(run_dir, cfg, progress=progress, log=log)
         except GanforgeError:
@@ -109,6 +119,11 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, *, progress:
         section, leaf = key.split(".")
         tree[section][leaf] = value
     cfg = config_from_dict(tree)
+    from ganforge.train import distributed
+
+    if not distributed.start(cfg.train.device).is_main:  # rank 0 holds the lock; every rank reads the checkpoint
+        run_training(run_dir, cfg, resume=True, progress=progress, log=log)
+        return run_dir
     with RunLock(run_dir):
         run_training(run_dir, cfg, resume=True, progress=progress, log=log)
     return run_dir

@@ -17,6 +17,7 @@ from ganforge.data import Dataset, load_dataset
 from ganforge.methods import Method, build_method
 from ganforge.report.plots import plot_training_curves, read_metrics
 from ganforge.train import checkpoint as ckpt_io
+from ganforge.train import distributed
 from ganforge.train.loop import LoopHooks, TrainingDiverged, TrainingLoop, seed_everything, select_device
 
 N_FIXED_IMAGES = 64     # the fixed-input grid, 8 x 8
@@ -136,15 +137,24 @@ def run_training(run_dir: Path, cfg: Config, *, resume: bool = False, progress: 
     Returns the end-of-run summary (also written to summary.json and summary.txt).
     """
     run_dir = Path(run_dir)
+    world = distributed.world()  # one process, or this rank of several (rank 0 alone writes and logs)
+    if not world.is_main:
+        log = _silent
     device = select_device(cfg.train.device)
     seed_everything(cfg.train.seed)
-    dataset = load_dataset(cfg.data, log)
+    dataset = load_dataset_once(cfg, world, log)
     method = build_method(cfg, dataset.spec, device, cfg.train.channels_last)
-    loop = TrainingLoop(run_dir, cfg, method, dataset, device, LoopHooks(), log)
+    loop = TrainingLoop(run_dir, cfg, method, dataset, device, LoopHooks(), log, world)
     if resume:  # the checkpoint is checked and loaded before anything in the run is written
         loop.resume()
     else:
         method.initialise(log)
+        if world.active:  # every rank starts from rank 0's networks, then draws its own noise
+            distributed.broadcast_modules(list(method.networks().values()))
+            seed_everything(distributed.rank_seed(cfg.train.seed, world.rank))
+    if not world.is_main:
+        run_with_rollbacks(loop, cfg.train.nan_rollbacks, False, log)
+        return {}
     write_run_info(run_dir, cfg, dataset)
     hooks = RunHooks(run_dir, cfg, method, dataset, device, resume=resume, log=log)
     loop.hooks = hooks.loop_hooks()
@@ -157,6 +167,21 @@ def run_training(run_dir: Path, cfg: Config, *, resume: bool = False, progress: 
     finally:
         hooks.close()
     return finish_run(run_dir, cfg, method, dataset, device, final_samples, log)
+
+
+def _silent(*_) -> None:
+    pass
+
+
+def load_dataset_once(cfg: Config, world, log) -> Dataset:
+    """The run's data; with several processes rank 0 loads (and fetches) it first, then the others
+    read its cache."""
+    if world.is_main:
+        dataset = load_dataset(cfg.data, log)
+        distributed.barrier()
+        return dataset
+    distributed.barrier()
+    return load_dataset(cfg.data, log)
 
 
 def run_with_rollbacks(loop: TrainingLoop, rollbacks: int, progress: bool, log=print) -> None:

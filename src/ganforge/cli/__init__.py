@@ -55,7 +55,11 @@ def main(argv: list[str] | None = None) -> int:
         _err(f"ganforge: {exc}")
         return exc.exit_code
     except GanforgeError as exc:
-        _err(f"ganforge: error: {exc}")
+        from ganforge.train.distributed import world
+
+        rank = world().rank
+        if not str(exc).startswith("rank 0 stopped"):  # rank 0 says it once for all
+            _err(f"ganforge: error: {exc}" if rank == 0 else f"ganforge: error on rank {rank}: {exc}")
         return 1
     except KeyboardInterrupt:
         _err("ganforge: interrupted")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from ganforge.cli.common import _err
@@ -24,6 +25,9 @@ def add_parsers(sub) -> None:
     t.add_argument("--help-config", action="store_true", help="list every config key and exit")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    t.add_argument("--nproc", type=int, default=None, metavar="N",
+                   help="train with N processes on this machine (data parallel; torchrun started for you): "
+                   "train.batch_size is per process, so the global batch is N x it")
     t.set_defaults(func=cmd_train)
 
     pr = sub.add_parser("presets", help="list the shipped presets")
@@ -38,6 +42,13 @@ def cmd_train(args) -> int:
     if args.help_config:
         print(describe_config())
         return 0
+    if args.nproc is not None:
+        from ganforge.train.distributed import launched_by_torchrun
+
+        if args.nproc < 1:
+            raise GanforgeError(f"--nproc must be at least 1, got {args.nproc}")
+        if args.nproc > 1 and not launched_by_torchrun():
+            return _start_torchrun(args)
     overrides = list(args.set or [])
     if args.device:
         overrides.append(f"train.device={args.device}")
@@ -56,6 +67,12 @@ def cmd_train(args) -> int:
             print(cfg.to_json())
             return 0
         run_dir = api.train(cfg, args.out, overwrite=args.overwrite, progress=not args.quiet, log=_err)
+    from ganforge.train import distributed
+
+    if not distributed.world().is_main:  # rank 0 prints the summary
+        distributed.stop()
+        return 0
+    distributed.stop()
     summary = json.loads((Path(run_dir) / "summary.json").read_text())
     if args.json:
         print(json.dumps({"run_dir": str(run_dir), **summary}))
@@ -76,3 +93,27 @@ def cmd_presets(args) -> int:
         for name, desc in presets.items():
             print(f"{name:<{width}}  {desc}")
     return 0
+
+
+def torchrun_command(args) -> list[str]:
+    """The torchrun command that runs this `ganforge train` in ``args.nproc`` processes on this machine."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
+           "-m", "ganforge", "train"]
+    cmd += [args.config] if args.config else []
+    for text in args.set or []:
+        cmd += ["--set", text]
+    for flag in ("data", "out", "resume", "device"):
+        if getattr(args, flag):
+            cmd += [f"--{flag}", str(getattr(args, flag))]
+    cmd += [f"--{flag.replace('_', '-')}" for flag in ("overwrite", "dry_run", "quiet", "json") if getattr(args, flag)]
+    return cmd
+
+
+def _start_torchrun(args) -> int:
+    """Run ``ganforge train`` under torchrun (one machine, a free port); its exit status is ours."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // args.nproc))}
+    return subprocess.run(torchrun_command(args), env=env).returncode
+

@@ -44,13 +44,18 @@ class BatchIterator:
     tensors are images: they arrive as floats in [-1, 1]."""
 
     def __init__(self, tensors: dict[str, torch.Tensor | None], batch_size: int, seed: int,
-                 device: torch.device | str = "cpu", channels_last: bool = False):
+                 device: torch.device | str = "cpu", channels_last: bool = False, shards: int = 1, shard: int = 0):
         tensors = {k: v.to(device) for k, v in tensors.items() if v is not None}
         n = len(next(iter(tensors.values())))
+        # Distributed training: the global batch is shards x batch_size in the one seeded order, and
+        # this process takes slice ``shard`` of it (disjoint shards that together are the global batch).
+        self.shards, self.shard, self.shard_size = shards, shard, batch_size
+        batch_size *= shards
         if batch_size > n:
             from ganforge.errors import GanforgeError
 
-            raise GanforgeError(f"train.batch_size={batch_size} is larger than the dataset "
+            per = f" x {shards} processes" if shards > 1 else ""
+            raise GanforgeError(f"train.batch_size={self.shard_size}{per} is larger than the dataset "
                                 f"({n} samples); lower it")
         self.tensors, self.n = tensors, n
         self.batch_size = batch_size
@@ -75,6 +80,8 @@ class BatchIterator:
             self._perm = self._permutation(self.epoch)
         idx = self._perm[self.cursor:self.cursor + self.batch_size]
         self.cursor += self.batch_size
+        if self.shards > 1:
+            idx = idx[self.shard * self.shard_size:(self.shard + 1) * self.shard_size]
         out = {}
         for name, t in self.tensors.items():
             v = t[idx]

@@ -28,6 +28,7 @@ from tqdm import tqdm
 from ganforge.data import BatchIterator, Dataset
 from ganforge.errors import GanforgeError, Interrupted
 from ganforge.train import checkpoint as ckpt_io
+from ganforge.train import distributed
 from ganforge.train.checks import DamagedCheckpoint
 from ganforge.train.ema import ema_beta, update_ema
 from ganforge.train.metrics_log import MetricsLog
@@ -97,21 +98,25 @@ class TrainingLoop:
     """The state of one training run between steps: ``TrainingLoop(...)``, then :meth:`resume` to
     continue from the run's checkpoint, then :meth:`run` to train to cfg.train.steps."""
 
-    def __init__(self, run_dir: Path, cfg, method, dataset: Dataset, device: torch.device, hooks: LoopHooks, log):
+    def __init__(self, run_dir: Path, cfg, method, dataset: Dataset, device: torch.device, hooks: LoopHooks, log,
+                 world: distributed.World = distributed.SINGLE):
         self.run_dir, self.cfg, self.method, self.device, self.hooks, self.log = \
             run_dir, cfg, method, device, hooks, log
+        self.world = world  # several processes: rank 0 alone writes (see train/distributed.py)
         t = cfg.train
         self.trained, self.networks = method.models, method.networks()
         # Each optimizer updates its networks (GANs: "D" and "G" apart; autoencoders: "E" and "G" together).
         self.specs = method.optimizers()
         self.owned = {name: spec.networks or (name,) for name, spec in self.specs.items()}
-        self.optimizers = {name: make_optimizer([p for net in self.owned[name] for p in self.trained[net].parameters()],
-                                                spec, device) for name, spec in self.specs.items()}
+        self.params = {name: [p for net in self.owned[name] for p in self.trained[net].parameters()]
+                       for name in self.specs}
+        self.optimizers = {name: make_optimizer(self.params[name], spec, device) for name, spec in self.specs.items()}
         self.scheduled = {name: spec for name, spec in self.specs.items() if spec.schedule.kind != "constant"}
         extras = {name: dataset.extra[name] for name in method.batch_extras}
         self.batches = BatchIterator({"x": dataset.x, "y": dataset.y, **extras}, t.batch_size, t.seed, device,
-                                     channels_last=t.channels_last)
-        self.ema_beta = ema_beta(t.batch_size, cfg.method.ema_halflife_kimg) if method.ema else None
+                                     channels_last=t.channels_last, shards=world.size, shard=world.rank)
+        self.global_batch = t.batch_size * world.size
+        self.ema_beta = ema_beta(self.global_batch, cfg.method.ema_halflife_kimg) if method.ema else None
         # (EMA copy, trained network) pairs, resolved once rather than at every step.
         self.ema_pairs = [(method.ema[name + "_ema"], self.trained[name]) for name in method.ema_networks()]
         self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16")
@@ -139,6 +144,8 @@ class TrainingLoop:
         self.sums.clear()
         self.counts.clear()
         self.resumed = True
+        if self.world.rank > 0:  # the checkpoint holds rank 0's RNG state; other ranks draw their own noise
+            torch.manual_seed(distributed.rank_seed(self.cfg.train.seed, self.world.rank, self.step))
         self.log(f"resuming {self.run_dir} from {ckpt.name} (step {self.step}, "
                  f"{self.images_seen / 1000:.1f} kimg)")
 
@@ -164,33 +171,43 @@ class TrainingLoop:
         """A complete checkpoint of this step, once every loss since the last log row is finite."""
         self.check_finite()
         self.last_save_time = time.monotonic()
-        ckpt_io.save_checkpoint(self.run_dir, self.step, self.networks, self.optimizers, {
-            "images_seen": self.images_seen, "elapsed_s": self.elapsed_s, "batches": self.batches.state_dict(),
-            "lr_scale": self.lr_scale,
-            "config": self.cfg.to_dict(), "data": json.loads((self.run_dir / "run.json").read_text()),
-        }, keep=self.cfg.train.keep_checkpoints, method_state=self.method.state_dict())
+        if self.world.active:
+            distributed.check_identical(list(self.trained.values()), self.device)
+        if self.world.is_main:
+            ckpt_io.save_checkpoint(self.run_dir, self.step, self.networks, self.optimizers, {
+                "images_seen": self.images_seen, "elapsed_s": self.elapsed_s, "batches": self.batches.state_dict(),
+                "lr_scale": self.lr_scale,
+                "config": self.cfg.to_dict(), "data": json.loads((self.run_dir / "run.json").read_text()),
+            }, keep=self.cfg.train.keep_checkpoints, method_state=self.method.state_dict())
+        distributed.barrier()  # no rank reads a checkpoint (a rollback) before it is complete
 
     def run(self, progress: bool) -> dict:
         """Train from the current step (0, or where :meth:`resume` left it) to train.steps."""
         t, hooks = self.cfg.train, self.hooks
-        self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", self.step if self.resumed else None)
+        self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", self.step if self.resumed else None) \
+            if self.world.is_main else None
         self.eval_every = t.eval_every_kimg * 1000
         self.evals_done = int(self.images_seen // self.eval_every) if hooks.evaluate else 0
         self.last_log_time, self.last_log_images = time.perf_counter(), self.images_seen
         # Redraw often on a terminal; only every 30 s into a log file or a CI console.
-        self.bar = tqdm(total=t.steps, initial=self.step, disable=not progress, unit="step", dynamic_ncols=True,
+        self.bar = tqdm(total=t.steps, initial=self.step, disable=not progress or not self.world.is_main, unit="step",
+                        dynamic_ncols=True,
                         desc=self.cfg.name, mininterval=0.5 if sys.stderr.isatty() else 30)
         self.last_save_time = time.monotonic()
         with StopSignals(self.log) as stop:
             try:
                 while self.step < t.steps:
                     self.train_one_step()
-                    if stop.signum is not None and self.step < t.steps:
+                    stopping = stop.signum is not None
+                    if self.world.active:  # every rank stops at the same step
+                        stopping = distributed.any_rank(stopping, self.device)
+                    if stopping and self.step < t.steps:
                         self.bar.close()
                         self.save_checkpoint()
-                        raise Interrupted(f"stopped at step {self.step} by {signal.Signals(stop.signum).name}; "
-                                          f"checkpoint step_{self.step:09d} saved; continue with "
-                                          f"`ganforge train --resume {self.run_dir}`", stop.exit_code)
+                        by = signal.Signals(stop.signum).name if stop.signum is not None else "another process"
+                        raise Interrupted(f"stopped at step {self.step} by {by}; checkpoint step_{self.step:09d} "
+                                          f"saved; continue with `ganforge train --resume {self.run_dir}`",
+                                          stop.exit_code if stop.signum is not None else 1)
             except KeyboardInterrupt:
                 self.bar.close()
                 last = ckpt_io.latest_checkpoint(self.run_dir)
@@ -237,6 +254,8 @@ class TrainingLoop:
         for phase in self.phases:
             if self.step % phase.every == 0:
                 self.run_phase(phase, carry, is_log_step)
+        if self.world.active:  # batch-norm statistics, w_avg, codebooks: the same on every rank
+            distributed.sync_buffers(list(self.trained.values()))
         # Update EMA.
         for ema, network in self.ema_pairs:
             update_ema(ema, network, self.ema_beta)
@@ -251,7 +270,7 @@ class TrainingLoop:
             # Fetch a real batch.
             if phase.needs_data or self.batch is None:
                 self.batch = next(self.batches)
-                self.images_seen += len(self.batch)
+                self.images_seen += len(self.batch) * self.world.size
             # Forward and loss; a lazy phase's loss is scaled by its interval.
             with self.autocast:
                 out = phase.loss(self.trained, self.batch, carry)
@@ -260,9 +279,10 @@ class TrainingLoop:
             # Backward and step.
             opt.zero_grad(set_to_none=True)
             (out["loss"] * phase.every if phase.every > 1 else out["loss"]).backward()
+            if self.world.active:  # every rank takes the step of the global batch
+                distributed.average_gradients(self.params[phase.trains])
             if is_log_step and repeat == phase.repeats - 1:
-                grads = [p.grad for net in self.owned[phase.trains] for p in self.trained[net].parameters()
-                         if p.grad is not None]
+                grads = [p.grad for p in self.params[phase.trains] if p.grad is not None]
                 self.grad_norms[phase.trains] = float(torch.linalg.vector_norm(
                     torch.stack(torch._foreach_norm(grads)))) if grads else 0.0
             opt.step()
@@ -278,6 +298,8 @@ class TrainingLoop:
         """Stop before a checkpoint would keep a NaN: the sums since the last log row hold every
         step's losses, so one NaN or inf anywhere in them shows."""
         bad = [k for k, v in self.sums.items() if not bool(torch.isfinite(v))]
+        if self.world.active and distributed.any_rank(bool(bad), self.device) and not bad:
+            bad = ["a loss on another process"]
         if bad:
             self.bar.close()
             raise TrainingDiverged(f"training diverged: {bad[0]} became NaN or infinite before step {self.step}; "
@@ -287,6 +309,9 @@ class TrainingLoop:
         """Average the interval's statistics into a metrics.jsonl row; stop on a non-finite value."""
         # The probe runs first, so img/s and time_s include its cost.
         probed = self.hooks.probe(self.step) if self.hooks.probe else {}
+        if self.world.active:  # the losses of the global batch: the mean of the ranks' means
+            keys = sorted(self.sums)
+            self.sums.update(zip(keys, distributed.mean_of([self.sums[k] for k in keys]), strict=True))
         now = time.perf_counter()
         row = {"step": self.step, "kimg": round(self.images_seen / 1000, 3)}
         row.update({k: float(s) / self.counts[k] for k, s in self.sums.items()})
@@ -297,7 +322,8 @@ class TrainingLoop:
         row["img_per_s"] = round(ips, 1)
         row["time_s"] = round(self.elapsed_s, 2)
         row.update(probed)
-        self.metrics.write(row)
+        if self.metrics is not None:
+            self.metrics.write(row)
         for extra in self.hooks.after_row(row) if self.hooks.after_row else []:
             self.bar.clear()
             self.metrics.write(extra)
