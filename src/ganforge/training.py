@@ -227,6 +227,8 @@ def finish_run(run_dir: Path, cfg: Config, method: Method, dataset: Dataset, dev
         seed = 0
         evaluation = evaluate_points(method.sample(cfg.train.eval_samples, seed, device), dataset, seed)
         (run_dir / "eval.json").write_text(json.dumps(evaluation, indent=2))
-    summary = write_summary(run_dir, cfg, rows, final_samples, evaluation, device, method.objective())
+    world = distributed.world()
+    where = f"{device} x {world.size} processes" if world.active else device  # the summary's "on ..."
+    summary = write_summary(run_dir, cfg, rows, final_samples, evaluation, where, method.objective())
     write_report_quietly(run_dir, log)
     return summary
