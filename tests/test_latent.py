@@ -67,6 +67,7 @@ def test_latent_errors(mnist_run, capsys):
     for argv, message in (
         (["edit", str(mnist_run), "--direction", "nope"], "unknown direction 'nope'"),
         (["directions", str(mnist_run), "--attribute", "12"], "attribute 12 is out of range"),
+        (["directions", str(mnist_run), "--attribute", "7", "--space", "w"], "StyleGAN's intermediate space"),
         (["interpolate", str(mnist_run), "--from", "1", "--to", "2", "--steps", "1"], "--steps must be at least 2"),
     ):
         assert main(argv) == 1

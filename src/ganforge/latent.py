@@ -5,8 +5,13 @@
 - ``find_direction``: a direction in z that changes one feature. A classifier (the evaluator)
   scores n samples for the feature ("looks like a 7" = log p(7 | G(z))); a least-squares linear
   probe score ~ w.z + b is fitted, and d = w / ||w|| is the direction. Saved with the run.
-- ``edit``: z + a d for a range of a, with entanglement figures: how much the target class's
-  probability moves per unit of a, and how much the other classes' probabilities move.
+- ``edit``: z + a d for a range of a (in standard deviations of the latents along d), with
+  entanglement figures: how much the target class's probability moves per unit of a, and how
+  much the other classes' probabilities move.
+
+Directions and edits work in Z, the generator's input, or for a StyleGAN run also in W, its
+intermediate space (w = mapping(z), pictures drawn with each layer's fixed noise), which the
+paper finds less entangled than Z.
 """
 
 from __future__ import annotations
@@ -20,10 +25,41 @@ import torch
 
 from ganforge.errors import GanforgeError
 
+SPACES = ("z", "w")
+
 
 def seed_latent(run, seed: int) -> torch.Tensor:
     """The latent (1, z_dim) that ``run.sample(1, seed)`` uses."""
     return run.method.latents(1, torch.Generator().manual_seed(seed))
+
+
+class LatentSpace:
+    """Where a direction lives: ``draw(n, seed)`` latents as the run samples them and
+    ``generate(latents)`` their pictures. "z": the generator's input; "w": a StyleGAN's intermediate
+    space, w = mapping(z) of the same seeded z (no truncation), drawn with each layer's fixed noise."""
+
+    def __init__(self, run, space: str = "z"):
+        if space not in SPACES:
+            raise GanforgeError(f"unknown latent space {space!r}: choose z or w")
+        if space == "w" and run.config.method.name != "stylegan":
+            raise GanforgeError(f"--space w is StyleGAN's intermediate space; {run.run_dir} is a "
+                                f"{run.config.method.name} run (use --space z)")
+        self.run, self.name = run, space
+
+    def draw(self, n: int, seed: int) -> torch.Tensor:
+        z = self.run.method.latents(n, torch.Generator().manual_seed(seed))
+        if self.name == "z":
+            return z
+        with torch.no_grad():
+            return self.run.method.sampling_network.w(z.to(self.run.device)).float().cpu()
+
+    @torch.no_grad()
+    def generate(self, latents: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+        if self.name == "z":
+            return self.run.generate(latents)
+        G = self.run.method.sampling_network.eval()
+        return torch.cat([G.synthesis(G.broadcast(w.to(self.run.device)), noise="const").float().cpu()
+                          for w in latents.split(chunk)])
 
 
 def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -56,28 +92,42 @@ def _classifier(run, log=print):
     return load_extractor(name, log=log)
 
 
+def _class_probs(fx, images: torch.Tensor) -> torch.Tensor:
+    """The classifier's class probabilities (N, K), pictures resized to its input where they differ
+    (a 32-px StyleGAN scored by the 28-px MNIST classifier): a score to steer by, not a metric."""
+    from ganforge.evaluation import fit_to
+
+    return fx.run(fit_to(images, fx))[1]
+
+
 def _directions_dir(run) -> Path:
     return run.run_dir / "directions"
 
 
-def find_direction(run, attribute: int, n: int = 5000, seed: int = 0, name: str | None = None, log=print) -> dict:
-    """Fit a linear probe of log p(attribute | G(z)) on z; save and return the unit direction."""
+def find_direction(run, attribute: int, n: int = 5000, seed: int = 0, name: str | None = None, log=print,
+                   space: str = "z") -> dict:
+    """Fit a linear probe of log p(attribute | G(z)) on the latents of ``space`` (z, or a StyleGAN's
+    w); save and return the unit direction."""
+    latent = LatentSpace(run, space)
     fx = _classifier(run, log)
     n_classes = fx.spec.n_classes
     if not 0 <= attribute < n_classes:
         raise GanforgeError(f"attribute {attribute} is out of range: {fx.name} has classes 0..{n_classes - 1}")
-    if n < run.method.z_dim + 2:
-        raise GanforgeError(f"-n {n} is too few samples to fit a probe on {run.method.z_dim}-d latents")
-    z = run.method.latents(n, torch.Generator().manual_seed(seed))
-    _, probs = fx.run(run.generate(z))
+    z = latent.draw(n, seed)  # (n, D): z, or w
+    if n < z.shape[1] + 2:
+        raise GanforgeError(f"-n {n} is too few samples to fit a probe on {z.shape[1]}-d latents")
+    probs = _class_probs(fx, latent.generate(z))
     score = probs[:, attribute].clamp_min(1e-6).log().double()                  # (n,)
-    design = torch.cat([z.double(), torch.ones(n, 1, dtype=torch.float64)], 1)   # (n, z_dim + 1)
+    design = torch.cat([z.double(), torch.ones(n, 1, dtype=torch.float64)], 1)   # (n, D + 1)
     coef = torch.linalg.lstsq(design, score[:, None]).solution.flatten()
     w = coef[:-1]
     r2 = 1 - float((design @ coef - score).square().sum() / (score - score.mean()).square().sum())
-    record = {"name": name or f"class-{attribute}", "attribute": attribute, "score": "log p(class | G(z))",
+    record = {"name": name or f"class-{attribute}" + ("-w" if space == "w" else ""), "attribute": attribute,
+              "space": space, "score": f"log p(class | G({space}))",
               "extractor": {"name": fx.name, "sha256": fx.sha256}, "n": n, "seed": seed, "r2": r2,
-              "step": run.step, "probe_norm": float(w.norm()), "vector": (w / w.norm()).tolist()}
+              "step": run.step, "probe_norm": float(w.norm()), "vector": (w / w.norm()).tolist(),
+              # amounts are in standard deviations of the latents along d: 1 in Z (N(0, I)), measured in W
+              "unit": 1.0 if space == "z" else float((z.double() @ (w / w.norm())).std())}
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", record["name"]):
         raise GanforgeError(f"direction name '{record['name']}' may hold only letters, digits, '.', '_' and '-'")
     out = _directions_dir(run) / f"{record['name']}.json"
@@ -115,30 +165,31 @@ def parse_amounts(text: str) -> torch.Tensor:
 def edit(run, seed: int, direction: str, amounts: torch.Tensor, population: int = 256, log=print) -> dict:
     """Images of z_seed + a d for each amount a, and entanglement figures over a population."""
     record = load_direction(run, direction)
-    d = torch.tensor(record["vector"], dtype=torch.float32)
+    latent = LatentSpace(run, record.get("space", "z"))  # directions saved before W existed are in Z
+    d = torch.tensor(record["vector"], dtype=torch.float32) * record.get("unit", 1.0)  # amount 1: one std along d
     fx = _classifier(run, log)
     k = record["attribute"]
 
     def class_probs(z):  # (A, P, z_dim) -> (A, P, C)
         flat = z.reshape(-1, z.shape[-1])
-        _, p = fx.run(run.generate(flat))
+        p = _class_probs(fx, latent.generate(flat))
         return p.view(*z.shape[:2], -1)
 
     def slopes(p):  # least-squares slope of each class probability against the amount: (P, C)
         a = amounts - amounts.mean()
         return torch.einsum("a,apc->pc", a, p - p.mean(0)) / a.square().sum()
 
-    z_seed = seed_latent(run, seed)
-    strip_z = z_seed[None] + amounts[:, None, None] * d                        # (A, 1, z_dim)
+    z_seed = latent.draw(1, seed)
+    strip_z = z_seed[None] + amounts[:, None, None] * d                        # (A, 1, D)
     strip_p = class_probs(strip_z)
-    images = run.generate(strip_z[:, 0])
-    zs = run.method.latents(population, torch.Generator().manual_seed(10_000 + seed))
+    images = latent.generate(strip_z[:, 0])
+    zs = latent.draw(population, 10_000 + seed)
     pop_p = class_probs(zs[None] + amounts[:, None, None] * d)                 # (A, P, C)
     pop_s = slopes(pop_p)
     others = [c for c in range(pop_s.shape[1]) if c != k]
     return {
         "images": images,
-        "direction": record["name"], "attribute": k, "amounts": amounts.tolist(), "seed": seed,
+        "direction": record["name"], "space": latent.name, "attribute": k, "amounts": amounts.tolist(), "seed": seed,
         "strip_target_prob": strip_p[:, 0, k].tolist(),
         "target_slope": float(pop_s[:, k].mean()),
         "others_mean_abs_slope": float(pop_s[:, others].abs().mean()),

@@ -45,6 +45,8 @@ def add_parsers(sub) -> None:
     di.add_argument("--name", default=None, help="name to save it under (default class-K)")
     di.add_argument("-n", type=int, default=5000, help="samples for the probe")
     di.add_argument("--seed", type=int, default=0)
+    di.add_argument("--space", choices=["z", "w"], default="z",
+                    help="StyleGAN: find the direction in W, the intermediate space, instead of Z (default z)")
 
     ed = run_command(sub, "edit", "move one latent along a saved direction; report entanglement",
                      cmd_edit, output="edit.png")
@@ -217,7 +219,8 @@ def cmd_directions(args) -> int:
     from ganforge.latent import find_direction
 
     run = api.load_run(args.run_dir, step=args.step)
-    record = find_direction(run, args.attribute, n=args.n, seed=args.seed, name=args.name, log=_err)
+    record = find_direction(run, args.attribute, n=args.n, seed=args.seed, name=args.name, log=_err,
+                            space=args.space)
     record.pop("vector")
     if args.json:
         print(json.dumps(record))
