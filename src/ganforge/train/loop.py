@@ -238,6 +238,8 @@ class TrainingLoop:
         if hooks.samples and t.sample_every and self.step % t.sample_every == 0 and self.step < t.steps:
             hooks.samples(self.step)
         by_time = t.checkpoint_minutes > 0 and time.monotonic() - self.last_save_time >= 60 * t.checkpoint_minutes
+        if self.world.active:  # the ranks' clocks differ: every rank saves when any rank's time is up
+            by_time = distributed.any_rank(by_time, self.device)
         if self.step < t.steps and (by_time or t.checkpoint_every and self.step % t.checkpoint_every == 0):
             self.save_checkpoint()
             if hooks.checkpointed:
@@ -328,10 +330,12 @@ class TrainingLoop:
             self.bar.clear()
             self.metrics.write(extra)
         bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
+        if self.world.active and distributed.any_rank(bool(bad), self.device) and not bad:
+            bad = ["a value on rank 0"]  # the health probe runs on rank 0 only
         if bad:
             self.bar.close()
-            raise TrainingDiverged(f"training diverged: {bad[0]} is {row[bad[0]]} at step {self.step}; "
-                                   "lower the learning rates or try method.loss=ns (see report.html)")
+            raise TrainingDiverged(f"training diverged: {bad[0]} is {row.get(bad[0], 'not finite')} at step "
+                                   f"{self.step}; lower the learning rates or try method.loss=ns (see report.html)")
         losses = "  ".join(f"L_{k[5:]} {v:.3f}" for k, v in row.items() if k.count("/") == 1
                            and k.startswith("loss/") and "_" not in k)
         self.bar.set_postfix_str(f"{ips:,.0f} img/s  {losses}", refresh=False)
