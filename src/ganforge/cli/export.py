@@ -10,7 +10,8 @@ from ganforge.cli.common import _err, run_command
 
 def add_parsers(sub) -> None:
     ex = run_command(sub, "export", "write a run's sampling networks as ONNX (dynamic batch) or safetensors, with a "
-                     "config.json saying how to call them; checks them against PyTorch", cmd_export, output="export")
+                     "config.json saying how to call them; checks them against PyTorch", cmd_export, output="export",
+                     output_is="folder")
     ex.add_argument("--format", choices=["onnx", "safetensors"], default="onnx", help="default onnx")
     ex.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None,
                     help="--ema: the EMA copies (an error when the run keeps none); --no-ema: the trained weights; "
