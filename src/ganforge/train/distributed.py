@@ -101,8 +101,11 @@ def start(device_name: str) -> World:
 
 
 def stop() -> None:
+    """Leave the process group once every rank is done: a rank that tore its group down while
+    rank 0 still wrote the summary and report could abort, and torchrun would then stop rank 0."""
     global _world
     if _world.active and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
     _world = SINGLE
 
