@@ -123,8 +123,7 @@ class AutoencoderMethod(Method):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The code of images in [-1, 1]: z for ae, the posterior mean mu for vae."""
-        h = self.models["E"](x)
-        return split_posterior(h)[0] if self.variational else h
+        return CodeOf(self.models["E"], self.variational)(x)
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.models["G"](self.encode(x))
@@ -167,8 +166,7 @@ class AutoencoderMethod(Method):
         was = G.training, E.training
         G.eval()
         E.eval()
-        h = E(real)
-        recon = G(split_posterior(h)[0] if self.variational else h).float().cpu()
+        recon = G(CodeOf(E, self.variational)(real)).float().cpu()
         G.train(was[0])
         E.train(was[1])
         return alternate_rows(real.float().cpu(), recon)

@@ -167,9 +167,7 @@ class CodesOf(nn.Module):
         self.encoder, self.quantizer = encoder, quantizer
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z_e = self.encoder(x).float()  # (B, D, h, w)
-        b, d, h, w = z_e.shape
-        return self.quantizer.nearest(z_e.permute(0, 2, 3, 1).reshape(-1, d)).view(b, h, w)
+        return self.quantizer.codes(self.encoder(x))
 
 
 class PicturesOf(nn.Module):

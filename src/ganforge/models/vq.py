@@ -50,6 +50,16 @@ class VectorQuantizer(nn.Module):
         dist = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ e.t() + e.pow(2).sum(1)[None]
         return dist.argmin(1)
 
+    @staticmethod
+    def flatten(z: torch.Tensor) -> torch.Tensor:
+        """(B, D, h, w) -> (B h w, D): one row per grid position, in raster order."""
+        return z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
+
+    def codes(self, z_e: torch.Tensor) -> torch.Tensor:
+        """The nearest codes (B, h, w) of encoder outputs (B, D, h, w), the codebook unchanged."""
+        b, _, h, w = z_e.shape
+        return self.nearest(self.flatten(z_e.float())).view(b, h, w)
+
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
         """Codes (B, h, w) -> their vectors (B, D, h, w)."""
         return self.codebook.float()[indices].permute(0, 3, 1, 2).contiguous()
@@ -58,8 +68,8 @@ class VectorQuantizer(nn.Module):
         """(z_q with the straight-through gradient, codes (B, h, w), losses and statistics)."""
         with torch.autocast(z_e.device.type, enabled=False):
             z = z_e.float()
-            b, d, h, w = z.shape
-            flat = z.permute(0, 2, 3, 1).reshape(-1, d)
+            b, _, h, w = z.shape
+            flat = self.flatten(z)
             idx = self.nearest(flat)
             counts = torch.bincount(idx, minlength=self.n_codes).float()
             restarted = torch.zeros((), device=z.device)

@@ -115,8 +115,7 @@ class TrainingLoop:
         extras = {name: dataset.extra[name] for name in method.batch_extras}
         self.batches = BatchIterator({"x": dataset.x, "y": dataset.y, **extras}, t.batch_size, t.seed, device,
                                      channels_last=t.channels_last, shards=world.size, shard=world.rank)
-        self.global_batch = t.batch_size * world.size
-        self.ema_beta = ema_beta(self.global_batch, cfg.method.ema_halflife_kimg) if method.ema else None
+        self.ema_beta = ema_beta(t.batch_size * world.size, cfg.method.ema_halflife_kimg) if method.ema else None
         # (EMA copy, trained network) pairs, resolved once rather than at every step.
         self.ema_pairs = [(method.ema[name + "_ema"], self.trained[name]) for name in method.ema_networks()]
         self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16")
