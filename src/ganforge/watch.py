@@ -17,15 +17,14 @@ from __future__ import annotations
 import json
 import re
 import threading
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib import resources
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 from ganforge.errors import GanforgeError
 from ganforge.report.html import CHARTS
 from ganforge.train.metrics_log import parse_rows
+from ganforge.web.server import PageHandler, listen, page, url_of
 
 SAMPLE_NAME = re.compile(r"step_\d{9}\.png")
 MAX_ROWS_PER_REPLY = 5000
@@ -94,46 +93,26 @@ def chart_specs() -> list[dict]:
              "log": log, "ylim": list(ylim) if ylim else None} for cid, title, ylabel, series, log, ylim in CHARTS]
 
 
-def _handler(runs: list[WatchedRun], page: bytes):
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "ganforge-watch"
-
-        def log_message(self, *args) -> None:  # quiet: the terminal shows training, not requests
-            pass
-
-        def _send(self, body: bytes, kind: str, status: HTTPStatus = HTTPStatus.OK) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("X-Content-Type-Options", "nosniff")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _json(self, value) -> None:
-            self._send(json.dumps(value).encode(), "application/json")
-
-        def _not_found(self) -> None:
-            self._send(b"not found", "text/plain", HTTPStatus.NOT_FOUND)
-
+def _handler(runs: list[WatchedRun], page_bytes: bytes):
+    class Handler(PageHandler):
         def do_GET(self) -> None:  # noqa: N802 - the http.server name
             url = urlparse(self.path)
             parts = url.path.split("/")
             if url.path in ("/", "/index.html"):
-                return self._send(page, "text/html; charset=utf-8")
+                return self.send(page_bytes, "text/html; charset=utf-8")
             if url.path == "/api/runs":
-                return self._json({"runs": [r.describe(i) for i, r in enumerate(runs)], "charts": chart_specs()})
+                return self.send_json({"runs": [r.describe(i) for i, r in enumerate(runs)], "charts": chart_specs()})
             if len(parts) >= 5 and parts[:3] == ["", "api", "runs"] and parts[3].isdigit() \
                     and int(parts[3]) < len(runs):
                 run = runs[int(parts[3])]
                 if len(parts) == 5 and parts[4] == "rows":
                     since = parse_qs(url.query).get("since", ["0"])[0]
-                    return self._json(run.update(int(since) if since.isdigit() else 0))
+                    return self.send_json(run.update(int(since) if since.isdigit() else 0))
                 if len(parts) == 6 and parts[4] == "samples":
                     path = run.sample_file(parts[5])
                     if path is not None:
-                        return self._send(path.read_bytes(), "image/png")
-            return self._not_found()
+                        return self.send(path.read_bytes(), "image/png")
+            return self.not_found()
 
     return Handler
 
@@ -148,13 +127,7 @@ def make_server(run_dirs: list[str | Path], host: str = "127.0.0.1", port: int =
         runs.append(WatchedRun(path))
     if not runs:
         raise GanforgeError("name at least one run directory to watch")
-    page = resources.files("ganforge.web").joinpath("watch.html").read_bytes()
-    try:
-        server = ThreadingHTTPServer((host, port), _handler(runs, page))
-    except OSError as exc:
-        raise GanforgeError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port") from None
-    server.daemon_threads = True
-    return server
+    return listen(host, port, _handler(runs, page("watch.html")))
 
 
 def start_in_background(run_dirs: list[str | Path], host: str = "127.0.0.1", port: int = 8765):
@@ -162,8 +135,3 @@ def start_in_background(run_dirs: list[str | Path], host: str = "127.0.0.1", por
     server = make_server(run_dirs, host, port)
     threading.Thread(target=server.serve_forever, name="ganforge-watch", daemon=True).start()
     return server, url_of(server)
-
-
-def url_of(server: ThreadingHTTPServer) -> str:
-    host, port = server.server_address[:2]
-    return f"http://{host}:{port}/"

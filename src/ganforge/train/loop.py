@@ -9,6 +9,7 @@ as :class:`LoopHooks` from run-level code (``ganforge.training``).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -182,17 +183,9 @@ class TrainingLoop:
 
     def run(self, progress: bool) -> dict:
         """Train from the current step (0, or where :meth:`resume` left it) to train.steps."""
-        t, hooks = self.cfg.train, self.hooks
-        self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", self.step if self.resumed else None) \
-            if self.world.is_main else None
-        self.eval_every = t.eval_every_kimg * 1000
-        self.evals_done = int(self.images_seen // self.eval_every) if hooks.evaluate else 0
-        self.last_log_time, self.last_log_images = time.perf_counter(), self.images_seen
-        # Redraw often on a terminal; only every 30 s into a log file or a CI console.
-        self.bar = tqdm(total=t.steps, initial=self.step, disable=not progress or not self.world.is_main, unit="step",
-                        dynamic_ncols=True,
-                        desc=self.cfg.name, mininterval=0.5 if sys.stderr.isatty() else 30)
-        self.last_save_time = time.monotonic()
+        t = self.cfg.train
+        self.prepare(MetricsLog(self.run_dir / "metrics.jsonl", self.step if self.resumed else None)
+                     if self.world.is_main else None, progress)
         with StopSignals(self.log) as stop:
             try:
                 while self.step < t.steps:
@@ -217,11 +210,29 @@ class TrainingLoop:
         self.save_checkpoint()
         return {"step": self.step, "images_seen": self.images_seen, "elapsed_s": self.elapsed_s}
 
-    def train_one_step(self) -> None:
-        """One iteration, then what falls due after it: the log row, evaluation, grids, checkpoints."""
+    def prepare(self, metrics, progress: bool) -> None:
+        """Set up what :meth:`train_one_step` needs besides the networks: where rows go (an object
+        with ``write(row)``, or None), the progress bar, the clocks of logging, evaluation and
+        checkpoints. :meth:`run` calls it; a driver that steps by hand (the lab) calls it once."""
+        t = self.cfg.train
+        self.metrics = metrics
+        self.eval_every = t.eval_every_kimg * 1000
+        self.evals_done = int(self.images_seen // self.eval_every) if self.hooks.evaluate else 0
+        self.last_log_time, self.last_log_images = time.perf_counter(), self.images_seen
+        # Redraw often on a terminal; only every 30 s into a log file or a CI console.
+        self.bar = tqdm(total=t.steps, initial=self.step, disable=not progress or not self.world.is_main, unit="step",
+                        dynamic_ncols=True,
+                        desc=self.cfg.name, mininterval=0.5 if sys.stderr.isatty() else 30)
+        self.last_save_time = time.monotonic()
+
+    def train_one_step(self, only: str | None = None) -> None:
+        """One iteration, then what falls due after it: the log row, evaluation, grids, checkpoints.
+
+        ``only``: run just the phase of that name, one optimizer step of it (the lab's "step D
+        only" and "step G only"); it counts as a step like a full iteration."""
         t, hooks = self.cfg.train, self.hooks
         is_log_step = (self.step + 1) % t.log_every == 0 or self.step + 1 == t.steps
-        self.iteration(is_log_step)
+        self.iteration(is_log_step, only)
         self.step += 1
         self.bar.update(1)
         if is_log_step:
@@ -244,8 +255,9 @@ class TrainingLoop:
             if hooks.checkpointed:
                 hooks.checkpointed(self.step)
 
-    def iteration(self, is_log_step: bool) -> None:
-        """One training iteration: every phase due at this step, then the EMA update."""
+    def iteration(self, is_log_step: bool, only: str | None = None) -> None:
+        """One training iteration: every phase due at this step (or one step of phase ``only``),
+        then the EMA update."""
         self.method.images_seen = self.images_seen
         # Set scheduled learning rates (a pure function of the step, so resume needs no state).
         for name, spec in self.scheduled.items():
@@ -253,7 +265,10 @@ class TrainingLoop:
                 group["lr"] = spec.lr * self.lr_scale * spec.schedule.factor(self.step, self.cfg.train.steps)
         carry: dict[str, torch.Tensor] = {}
         for phase in self.phases:
-            if self.step % phase.every == 0:
+            if only is not None:
+                if phase.name == only:
+                    self.run_phase(dataclasses.replace(phase, repeats=1, every=1), carry, is_log_step)
+            elif self.step % phase.every == 0:
                 self.run_phase(phase, carry, is_log_step)
         if self.world.active:  # batch-norm statistics, w_avg, codebooks: the same on every rank
             distributed.sync_buffers(list(self.trained.values()))
