@@ -85,6 +85,16 @@ def test_changing_the_game_keeps_the_networks_and_a_strong_d_starves_the_saturat
     assert s.apply({"distribution": "grid"}) and s.step_count == 0 and s.rows == [] and s.changes == []
 
 
+def test_a_generator_that_outruns_its_discriminator_collapses_and_the_monitor_says_so():
+    s = LabSession(LabSettings(lr_g=5e-3), log=quiet)  # G learning 5x faster than D
+    for _ in range(2500):
+        s.step()
+        if s.monitor.given:
+            break
+    assert [a.kind for a in s.monitor.given] == ["mode-collapse"], s.monitor.given
+    assert "as spread out as real ones" in s.monitor.given[0].message
+
+
 def test_settings_are_checked_with_one_line_errors():
     s = LabSession(LabSettings(), log=quiet)
     for changes, words in (({"game": "gan"}, "game must be one of"), ({"d_steps": 0}, "d_steps must be a whole"),
@@ -210,6 +220,22 @@ def test_the_page_in_a_browser(tmp_path):
             page.click("#play")  # pause
             page.wait_for_function("!lab.pic.playing", timeout=10_000)
             page.screenshot(path=str(ARTIFACTS / "lab-vanishing-gradient.png"), full_page=True)
+            # Points drawn with the mouse become the data (a new session).
+            other.select_option("#distribution", "drawn")
+            other.wait_for_selector("#draw-tools", state="visible")
+            clicks = [(150, 150), (450, 150), (300, 450)]
+            box = other.evaluate("lab.pic.box")
+            for x, y in clicks:
+                other.click("#plane", position={"x": x, "y": y})
+            assert other.inner_text("#n-drawn") == "3"
+            other.click("#use-drawn")
+            other.wait_for_function("lab.pic.settings.distribution === 'drawn' && lab.pic.step === 0", timeout=10_000)
+            real = torch.tensor(other.evaluate("lab.pic.real"))
+            means = torch.tensor([[box[0] + x / 600 * (box[1] - box[0]), box[3] - y / 600 * (box[3] - box[2])]
+                                  for x, y in clicks])
+            assert float(torch.cdist(real, means).min(1).values.max()) < 0.2
+            page.wait_for_function("lab.pic.settings.distribution === 'drawn'", timeout=10_000)
+            other.screenshot(path=str(ARTIFACTS / "lab-drawn-points.png"), full_page=True)
             assert errors == [], errors
             # The server stops: the page says so and keeps its picture.
             step = page.evaluate("lab.pic.step")

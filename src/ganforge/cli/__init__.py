@@ -5,6 +5,7 @@
     ganforge sample RUN_DIR -n 64 --seed 0 -o grid.png
     ganforge evaluate RUN_DIR [--json]
     ganforge export RUN_DIR --format onnx -o FOLDER; ganforge sample --onnx FOLDER
+    ganforge watch RUN_DIR...; ganforge lab
     ganforge data fetch mnist|fashion-mnist|digits
     ganforge presets
 
