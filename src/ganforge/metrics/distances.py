@@ -52,17 +52,20 @@ def _sqrtm_psd(a: torch.Tensor) -> torch.Tensor:
     return (v * w.clamp(min=0).sqrt()) @ v.T
 
 
-def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+def frechet_distance(mu1, sigma1, mu2, sigma2, sqrt_sigma1: torch.Tensor | None = None) -> float:
     """Frechet distance between N(mu1, sigma1) and N(mu2, sigma2).
 
     tr((S1 S2)^(1/2)) is computed as tr((A S2 A)^(1/2)) with A = S1^(1/2): A S2 A is symmetric
     PSD and has the same eigenvalues as S1 S2, so no complex square roots appear (the source of
     the NaNs and tiny imaginary parts that scipy.linalg.sqrtm gives on near-singular inputs).
+    ``sqrt_sigma1``: A when the caller has it already (the bootstrap compares many fake sets with
+    one real set; the result is the same to the bit).
     """
     mu1, mu2 = torch.as_tensor(mu1).double(), torch.as_tensor(mu2).double()
     s1, s2 = torch.as_tensor(sigma1).double(), torch.as_tensor(sigma2).double()
-    a = _sqrtm_psd(s1)
-    eig = torch.linalg.eigvalsh((a @ s2 @ a + (a @ s2 @ a).T) / 2).clamp(min=0)
+    a = _sqrtm_psd(s1) if sqrt_sigma1 is None else sqrt_sigma1
+    a_s2_a = a @ s2 @ a
+    eig = torch.linalg.eigvalsh((a_s2_a + a_s2_a.T) / 2).clamp(min=0)
     value = float((mu1 - mu2).square().sum() + s1.trace() + s2.trace() - 2 * eig.sqrt().sum())
     return max(value, 0.0)
 
@@ -81,12 +84,13 @@ def fid_with_interval(real_stats: tuple, fake, n_boot: int = 50, seed: int = 0, 
     value: [v - (median - q_lo), v + (q_hi - median)]. The bias is reported as ``bootstrap_bias``.
     """
     fake = _check("fake", fake, 2)
-    value = frechet_distance(*real_stats, *gaussian_stats(fake))
+    root = _sqrtm_psd(torch.as_tensor(real_stats[1]).double())  # once: the real statistics never change
+    value = frechet_distance(*real_stats, *gaussian_stats(fake), sqrt_sigma1=root)
     g = torch.Generator().manual_seed(seed)
     boots = []
     for _ in range(n_boot):
         idx = torch.randint(len(fake), (len(fake),), generator=g)
-        boots.append(frechet_distance(*real_stats, *gaussian_stats(fake[idx])))
+        boots.append(frechet_distance(*real_stats, *gaussian_stats(fake[idx]), sqrt_sigma1=root))
     lo, med, hi = np.percentile(boots, [50 * (1 - level), 50, 50 * (1 + level)])
     return {"value": value, "ci_low": float(max(0.0, value - (med - lo))), "ci_high": float(value + (hi - med)),
             "level": level, "n_boot": n_boot, "bootstrap_bias": float(np.mean(boots) - value)}
