@@ -206,8 +206,8 @@ def test_a_nan_between_log_rows_stops_before_the_checkpoint(tmp_path, monkeypatc
 
     real_iteration = TrainingLoop.iteration
 
-    def poisoned(self, is_log_step):
-        real_iteration(self, is_log_step)
+    def poisoned(self, is_log_step, only=None):
+        real_iteration(self, is_log_step, only)
         if self.step == 12:  # step 13 of a run that logs every 50 and checkpoints every 15
             self.sums["loss/D"] += float("nan")
 
@@ -250,8 +250,8 @@ def test_nan_rollback_goes_back_to_the_last_checkpoint_with_halved_learning_rate
 
     real_iteration, poisoned_once = TrainingLoop.iteration, []
 
-    def poisoned(self, is_log_step):
-        real_iteration(self, is_log_step)
+    def poisoned(self, is_log_step, only=None):
+        real_iteration(self, is_log_step, only)
         if self.step == 14 and not poisoned_once:  # once: the rerun from step 10 stays finite
             poisoned_once.append(True)
             self.sums["loss/G"] += float("inf")

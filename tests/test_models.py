@@ -95,3 +95,28 @@ def test_dcgan_rejects_other_sizes():
         _build("dcgan", (1, 48, 48), True)
     with pytest.raises(GanforgeError, match="model.arch=mlp"):
         _build("dcgan", (2,), False)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_latent_projection_is_the_transposed_convolution_it_replaces(bias, memory_format):
+    """DCGAN's first layer as a matrix product: the same outputs and weight gradients as
+    ConvTranspose2d on 1 x 1 inputs, the same state dict, channels_last out of a channels_last weight."""
+    from torch import nn
+
+    from ganforge.models.dcgan import LatentProjection
+
+    torch.manual_seed(0)
+    conv = nn.ConvTranspose2d(20, 12, 7, 1, 0, bias=bias).to(memory_format=memory_format)
+    proj = LatentProjection(20, 12, 7, 1, 0, bias=bias)
+    proj.load_state_dict(conv.state_dict())
+    proj = proj.to(memory_format=memory_format)
+    z = torch.randn(5, 20, 1, 1)
+    expected, got = conv(z), proj(z)
+    assert got.shape == (5, 12, 7, 7) and torch.allclose(got, expected, atol=1e-6)
+    assert got.is_contiguous(memory_format=memory_format)
+    g_expected = torch.autograd.grad(expected.square().sum(), conv.weight)[0]
+    g_got = torch.autograd.grad(got.square().sum(), proj.weight)[0]
+    assert torch.allclose(g_got, g_expected, atol=1e-5)
+    wider = torch.randn(2, 20, 3, 3)  # not 1 x 1: the convolution itself
+    assert proj(wider).shape == (2, 12, 9, 9) and torch.allclose(proj(wider), conv(wider), atol=1e-6)

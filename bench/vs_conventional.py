@@ -1,0 +1,141 @@
+"""ganforge's training loop against a hand-written one: the pytorch/examples DCGAN recipe on the same
+networks and data, in fp32 and with the preset's precision flags.
+
+    python bench/vs_conventional.py [--preset dcgan-mnist] [--steps 150] [--warmup 25] [--rounds 3] [--threads 1]
+
+Each variant runs in a process of its own on --threads threads; the rounds alternate the
+variants so that the machine's noise falls on all alike. Printed: img/s per variant (min /
+median / max over rounds) and each variant's ratio to the two conventional loops, round by round.
+
+- conventional fp32: the recipe of pytorch/examples/dcgan (one G forward per iteration, whose
+  fakes D sees detached and G's step reuses; BCE on logits; torch.optim.Adam as constructed there);
+- conventional bf16 + channels_last: the same loop with the preset's flags (bf16 autocast,
+  channels_last networks and batches);
+- ganforge: `ganforge.train` on the preset (its flags), timed from its own metrics rows (set-up
+  excluded), with sample grids and checkpoints off and the health monitor as configured;
+- ganforge fp32: the same with train.precision=fp32 and channels_last off.
+
+Both loops draw batches from the same uint8 tensor held in memory, converting each to [-1, 1].
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+VARIANTS = ("conventional fp32", "conventional bf16 + channels_last", "ganforge", "ganforge fp32",
+            "ganforge, no health probe")
+
+
+def conventional(preset: str, steps: int, warmup: int, fast: bool) -> float:
+    """img/s of the pytorch/examples DCGAN loop on the preset's networks."""
+    from ganforge.config import load_config
+    from ganforge.data import load_dataset
+    from ganforge.models import build_models
+
+    cfg = load_config(preset)
+    data = load_dataset(cfg.data, log=lambda *_: None)
+    G, D = build_models(cfg.model, tuple(data.sample_shape), True)
+    fmt = torch.channels_last if fast else torch.contiguous_format
+    G, D = G.to(memory_format=fmt), D.to(memory_format=fmt)
+    o = cfg.method
+    opt_g = torch.optim.Adam(G.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2))
+    opt_d = torch.optim.Adam(D.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2))
+    b = cfg.train.batch_size
+    ones, zeros = torch.ones(b), torch.zeros(b)
+    order = torch.randperm(len(data.x))
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast)
+    start = 0.0
+    for step in range(steps):
+        if step == warmup:
+            start = time.perf_counter()
+        idx = order[(step * b) % (len(order) - b):][:b]
+        real = (data.x[idx].float() / 127.5 - 1).contiguous(memory_format=fmt)
+        # (1) Update D: maximise log D(x) + log(1 - D(G(z))).
+        D.zero_grad()
+        with autocast:
+            err_real = F.binary_cross_entropy_with_logits(D(real).float(), ones)
+        err_real.backward()
+        noise = torch.randn(b, G.z_dim)
+        with autocast:
+            fake = G(noise)
+            err_fake = F.binary_cross_entropy_with_logits(D(fake.detach()).float(), zeros)
+        err_fake.backward()
+        opt_d.step()
+        # (2) Update G: maximise log D(G(z)).
+        G.zero_grad()
+        with autocast:
+            err_g = F.binary_cross_entropy_with_logits(D(fake).float(), ones)
+        err_g.backward()
+        opt_g.step()
+    float(err_g.detach())  # the last step is finished
+    return (steps - warmup) * b / (time.perf_counter() - start)
+
+
+def ganforge_loop(preset: str, steps: int, warmup: int, overrides: list[str]) -> float:
+    """img/s of `ganforge.train` on the preset, from its metrics rows (the warm-up interval dropped)."""
+    import ganforge
+    from ganforge.config import load_config
+
+    cfg = load_config(preset, [f"train.steps={steps}", f"train.log_every={warmup}", "train.sample_every=0",
+                               "train.checkpoint_every=0", "train.checkpoint_minutes=0", *overrides])
+    with tempfile.TemporaryDirectory() as tmp:
+        run = ganforge.train(cfg, Path(tmp) / "run", progress=False, log=lambda *_: None)
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    rows = [r for r in rows if "time_s" in r]
+    first, last = rows[0], rows[-1]
+    return (last["kimg"] - first["kimg"]) * 1000 / (last["time_s"] - first["time_s"])
+
+
+def measure(variant: str, preset: str, steps: int, warmup: int) -> float:
+    if variant.startswith("conventional"):
+        return conventional(preset, steps, warmup, fast="bf16" in variant)
+    overrides = {"ganforge": [], "ganforge fp32": ["train.precision=fp32", "train.channels_last=false"],
+                 "ganforge, no health probe": ["train.health=false"]}[variant]
+    return ganforge_loop(preset, steps, warmup, overrides)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="dcgan-mnist")
+    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--warmup", type=int, default=25)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--variant", choices=VARIANTS, help="measure only this variant, in this process")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.variant:
+        print(json.dumps({"img_per_s": measure(args.variant, args.preset, args.steps, args.warmup)}))
+        return 0
+    results: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    for r in range(args.rounds):
+        for variant in VARIANTS if r % 2 == 0 else VARIANTS[::-1]:
+            done = subprocess.run([sys.executable, __file__, "--preset", args.preset, "--steps", str(args.steps),
+                                   "--warmup", str(args.warmup), "--threads", str(args.threads),
+                                   "--variant", variant], capture_output=True, text=True, check=True)
+            results[variant].append(json.loads(done.stdout.strip().splitlines()[-1])["img_per_s"])
+            print(f"round {r + 1}: {variant}: {results[variant][-1]:.0f} img/s", flush=True)
+    print(f"\n{args.preset}, {args.steps - args.warmup} timed steps, {args.threads} thread(s), torch {torch.__version__}")
+    print(f"{'variant':<36}{'min':>8}{'median':>8}{'max':>8}{'/ conv fp32':>13}{'/ conv flags':>14}")
+    base32, base_flags = results[VARIANTS[0]], results[VARIANTS[1]]
+    for variant, values in results.items():
+        ratio32 = [v / b for v, b in zip(values, base32, strict=True)]
+        ratio_flags = [v / b for v, b in zip(values, base_flags, strict=True)]
+        print(f"{variant:<36}{min(values):>8.0f}{statistics.median(values):>8.0f}{max(values):>8.0f}"
+              f"{statistics.median(ratio32):>12.2f}x{statistics.median(ratio_flags):>13.2f}x")
+    print("(ratios: median over rounds of the ratio within each round)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
