@@ -125,7 +125,8 @@ def main() -> int:
                                    "--variant", variant], capture_output=True, text=True, check=True)
             results[variant].append(json.loads(done.stdout.strip().splitlines()[-1])["img_per_s"])
             print(f"round {r + 1}: {variant}: {results[variant][-1]:.0f} img/s", flush=True)
-    print(f"\n{args.preset}, {args.steps - args.warmup} timed steps, {args.threads} thread(s), torch {torch.__version__}")
+    print(f"\n{args.preset}, {args.steps - args.warmup} timed steps, {args.threads} thread(s), "
+          f"torch {torch.__version__}")
     print(f"{'variant':<36}{'min':>8}{'median':>8}{'max':>8}{'/ conv fp32':>13}{'/ conv flags':>14}")
     base32, base_flags = results[VARIANTS[0]], results[VARIANTS[1]]
     for variant, values in results.items():

@@ -205,10 +205,14 @@ def test_the_page_in_a_browser(tmp_path):
             assert page.evaluate("JSON.stringify(lab.pic.fake)") != before
             assert page.evaluate("Array.from($('plane').getContext('2d').getImageData(0, 0, 600, 600).data)"
                                  ".reduce((a, v, i) => (a * 31 + v * (i % 7 + 1)) % 1000000007, 0)") != pixels
+            page.keyboard.press("d")  # the keys: d steps D, s a full iteration
+            page.wait_for_selector("body[data-step='2']", timeout=5_000)
+            page.keyboard.press("s")
+            page.wait_for_selector("body[data-step='3']", timeout=5_000)
             # A second tab sees the same session.
             other = browser.new_page(viewport={"width": 1300, "height": 1250})
             other.goto(url)
-            other.wait_for_selector("body[data-step='1']", timeout=5_000)
+            other.wait_for_selector("body[data-step='3']", timeout=5_000)
             # Play a strong D for a while with the non-saturating loss, then switch to the saturating one.
             page.click("#play")
             page.wait_for_function("lab.pic.step >= 100", timeout=30_000)

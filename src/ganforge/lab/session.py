@@ -79,9 +79,11 @@ class LabSettings:
             value = getattr(self, name)
             need(isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 0.1,
                  f"{name} must be a number in (0, 0.1], got {value!r}")
+        need(isinstance(self.points, list) and len(self.points) <= MAX_DRAWN,
+             f"points must be a list of at most {MAX_DRAWN} [x, y] pairs")
         if self.distribution == "drawn":
-            need(isinstance(self.points, list) and 2 <= len(self.points) <= MAX_DRAWN,
-                 f"draw between 2 and {MAX_DRAWN} points first")
+            need(len(self.points) >= 2, f"draw between 2 and {MAX_DRAWN} points first")
+        if self.points:
             need(all(isinstance(p, list) and len(p) == 2 and all(isinstance(c, (int, float)) and math.isfinite(c)
                                                                  and abs(c) <= 100 for c in p) for p in self.points),
                  "points must be [x, y] pairs of finite numbers within +-100")
