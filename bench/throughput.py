@@ -8,7 +8,8 @@ own, so its peak memory is its own (the process's peak resident set on CPU, the 
 memory included, so it moves little between settings; on CUDA the peak of torch's allocator);
 the first --warmup steps are excluded from the timing. FLOPs per step are counted from the models
 with torch's FlopCounterMode over one full iteration (every phase, forward and backward), so
-GFLOP/s = FLOPs per step x steps per second. An "image" is one training sample (a pair for
+GFLOP/s = FLOPs per step x steps per second, and set beside the peak of a large convolution on
+the same machine (fp32 and bf16), measured in the same run. An "image" is one training sample (a pair for
 pix2pix, one picture of each domain for CycleGAN).
 """
 
@@ -72,6 +73,37 @@ def flops_per_step(cfg) -> tuple[float, list[str]]:
     return total, uncounted
 
 
+def convolution_peak(device: str, dtype: torch.dtype = torch.bfloat16, repeats: int = 5) -> float:
+    """GFLOP/s of a large 3x3 convolution (256 -> 256 channels, 28 x 28, batch 64, channels_last),
+    forward and backward, the best of ``repeats``: what this machine's convolution kernels reach
+    at their best, the yardstick for a training step's GFLOP/s."""
+    import time
+
+    dev = select_device(device)
+    conv = torch.nn.Conv2d(256, 256, 3, padding=1, bias=False).to(dev, memory_format=torch.channels_last)
+    x = torch.randn(64, 256, 28, 28, device=dev).to(memory_format=torch.channels_last).requires_grad_(True)
+    autocast = torch.autocast(dev.type, dtype=dtype, enabled=dtype != torch.float32)
+
+    def once() -> None:
+        with autocast:
+            y = conv(x)
+        y.float().sum().backward()
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        once()
+    best = float("inf")
+    for _ in range(repeats):
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        once()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t)
+    return counter.get_total_flops() / best / 1e9
+
+
 def measure(preset: str, label: str, steps: int, warmup: int, device: str) -> dict:
     """One setting, trained in this process: its timing, FLOPs and peak memory."""
     import resource
@@ -130,6 +162,12 @@ def main() -> int:
         print(f"{r['setting']:<24}{r['img_per_s']:>10.0f}{r['steps_per_s']:>10.2f}"
               f"{r['gflop_per_step']:>12.2f}{r['gflop_per_s']:>10.1f}"
               f"{r.get('peak_cuda_mb', r['peak_rss_mb']):>10.0f}")
+    peak = {"fp32": convolution_peak(args.device, torch.float32), "bf16": convolution_peak(args.device)}
+    print(f"convolution peak here (3x3, 256 channels, 28 x 28, forward + backward): fp32 {peak['fp32']:.0f}, "
+          f"bf16 {peak['bf16']:.0f} GFLOP/s")
+    for r in results:
+        kind = "fp32" if r["setting"] == "fp32" else "bf16"
+        print(f"  {r['setting']:<22} reaches {100 * r['gflop_per_s'] / peak[kind]:.0f}% of the {kind} peak")
     if results[0]["uncounted_phases"]:
         print(f"(phases {', '.join(results[0]['uncounted_phases'])} not counted: GFLOP/s is a lower bound)")
     return 0

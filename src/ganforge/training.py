@@ -8,6 +8,7 @@ ends writes the final samples, the plots, the 2-D evaluation, summary.txt/.json 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import torch
@@ -136,6 +137,7 @@ def run_training(run_dir: Path, cfg: Config, *, resume: bool = False, progress: 
 
     Returns the end-of-run summary (also written to summary.json and summary.txt).
     """
+    started = time.perf_counter()
     run_dir = Path(run_dir)
     world = distributed.world()  # one process, or this rank of several (rank 0 alone writes and logs)
     if not world.is_main:
@@ -158,6 +160,7 @@ def run_training(run_dir: Path, cfg: Config, *, resume: bool = False, progress: 
     write_run_info(run_dir, cfg, dataset)
     hooks = RunHooks(run_dir, cfg, method, dataset, device, resume=resume, log=log)
     loop.hooks = hooks.loop_hooks()
+    setup_s = time.perf_counter() - started  # data, networks, checkpoint, hooks: not training time
     try:
         run_with_rollbacks(loop, cfg.train.nan_rollbacks, progress, log)
         final_samples = hooks.samples(cfg.train.steps)
@@ -166,7 +169,7 @@ def run_training(run_dir: Path, cfg: Config, *, resume: bool = False, progress: 
         raise
     finally:
         hooks.close()
-    return finish_run(run_dir, cfg, method, dataset, device, final_samples, log)
+    return finish_run(run_dir, cfg, method, dataset, device, final_samples, log, setup_s=setup_s)
 
 
 def _silent(*_) -> None:
@@ -214,7 +217,7 @@ def write_report_quietly(run_dir: Path, log=print) -> Path | None:
 
 
 def finish_run(run_dir: Path, cfg: Config, method: Method, dataset: Dataset, device, final_samples: Path,
-               log=print) -> dict:
+               log=print, setup_s: float | None = None) -> dict:
     """Plots, the 2-D evaluation (eval.json), summary.txt/.json and report.html."""
     from ganforge.report.summary import write_summary
 
@@ -229,6 +232,6 @@ def finish_run(run_dir: Path, cfg: Config, method: Method, dataset: Dataset, dev
         (run_dir / "eval.json").write_text(json.dumps(evaluation, indent=2))
     world = distributed.world()
     where = f"{device} x {world.size} processes" if world.active else device  # the summary's "on ..."
-    summary = write_summary(run_dir, cfg, rows, final_samples, evaluation, where, method.objective())
+    summary = write_summary(run_dir, cfg, rows, final_samples, evaluation, where, method.objective(), setup_s)
     write_report_quietly(run_dir, log)
     return summary

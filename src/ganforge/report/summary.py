@@ -12,9 +12,10 @@ def _fmt_time(seconds: float) -> str:
 
 
 def write_summary(run_dir: Path, cfg, rows: list[dict], final_samples: Path, evaluation: dict | None,
-                  device, objective: str = "") -> dict:
+                  device, objective: str = "", setup_s: float | None = None) -> dict:
     """summary.json and summary.txt; ``objective`` is the method's own words for what it
-    minimised (Method.objective())."""
+    minimised (Method.objective()); ``setup_s``: this process's time before training began (data,
+    networks, checkpoint), which time_s and img/s leave out."""
     training_rows = [r for r in rows if "time_s" in r]
     last = training_rows[-1] if training_rows else {}
     alerts = [r for r in rows if "alert" in r]
@@ -22,6 +23,7 @@ def write_summary(run_dir: Path, cfg, rows: list[dict], final_samples: Path, eva
         "name": cfg.name, "objective": objective, "step": last.get("step", 0), "kimg": last.get("kimg", 0.0),
         "time_s": last.get("time_s", 0.0), "device": str(device), "precision": cfg.train.precision,
         "img_per_s": (round(last.get("kimg", 0) * 1000 / last["time_s"], 1) if last.get("time_s") else None),
+        "setup_s": None if setup_s is None else round(setup_s, 2),
         "final": {k: last[k] for k in ("loss/D", "loss/G", "D_x", "D_G_z", "loss/AE", "recon", "kl", "neg_elbo")
                   if k in last},
         "samples": str(final_samples.relative_to(run_dir)),
@@ -33,7 +35,8 @@ def write_summary(run_dir: Path, cfg, rows: list[dict], final_samples: Path, eva
         f"ganforge run '{cfg.name}' ({cfg.method.name}, "
         f"{objective}, {_architecture(cfg)}, {cfg.data.source})",
         f"trained {summary['step']} steps = {summary['kimg']:.1f} kimg in {_fmt_time(summary['time_s'])} "
-        f"on {device} ({cfg.train.precision}), {summary['img_per_s'] or 0:,.0f} img/s",
+        f"on {device} ({cfg.train.precision}), {summary['img_per_s'] or 0:,.0f} img/s"
+        + (f" (set-up before training, not counted: {setup_s:.1f} s)" if setup_s is not None else ""),
     ]
     f = summary["final"]
     if f:
