@@ -8,7 +8,9 @@ variants so that the machine's noise falls on all alike. Printed: img/s per vari
 median / max over rounds) and each variant's ratio to the two conventional loops, round by round.
 
 - conventional fp32: the recipe of pytorch/examples/dcgan (one G forward per iteration, whose
-  fakes D sees detached and G's step reuses; BCE on logits; torch.optim.Adam as constructed there);
+  fakes D sees detached and G's step reuses; BCE on logits; torch.optim.Adam as constructed there)
+  on the preset's networks with their weights, written with plain torch.nn layers (G's first layer
+  an nn.ConvTranspose2d, where ganforge computes the same layer as one matrix product);
 - conventional bf16 + channels_last: the same loop with the preset's flags (bf16 autocast,
   channels_last networks and batches);
 - ganforge: `ganforge.train` on the preset (its flags), timed from its own metrics rows (set-up
@@ -41,10 +43,17 @@ def conventional(preset: str, steps: int, warmup: int, fast: bool) -> float:
     from ganforge.config import load_config
     from ganforge.data import load_dataset
     from ganforge.models import build_models
+    from ganforge.models.dcgan import LatentProjection
 
     cfg = load_config(preset)
     data = load_dataset(cfg.data, log=lambda *_: None)
     G, D = build_models(cfg.model, tuple(data.sample_shape), True)
+    for i, layer in enumerate(G.net):  # the recipe's plain nn.ConvTranspose2d, not ganforge's LatentProjection
+        if isinstance(layer, LatentProjection):
+            plain = torch.nn.ConvTranspose2d(layer.in_channels, layer.out_channels, layer.kernel_size,
+                                             bias=layer.bias is not None)
+            plain.load_state_dict(layer.state_dict())
+            G.net[i] = plain
     fmt = torch.channels_last if fast else torch.contiguous_format
     G, D = G.to(memory_format=fmt), D.to(memory_format=fmt)
     o = cfg.method

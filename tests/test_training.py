@@ -49,3 +49,15 @@ def test_dcgan_learns_mnist_statistics(tmp_path):
     assert spread > 0.8, float(spread)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert all(0 < r["D_x"] < 1 and 0 < r["D_G_z"] < 1 for r in rows)
+
+
+def test_cpu_training_keeps_freed_memory_for_reuse():
+    """On glibc Linux (this machine and CI) selecting the CPU raises the allocator's mmap and trim
+    thresholds (train/allocator.py); mallopt says whether it took them."""
+    import sys
+
+    from ganforge.train.allocator import keep_freed_memory
+    from ganforge.train.loop import select_device
+
+    assert select_device("cpu").type == "cpu"
+    assert keep_freed_memory() is (sys.platform.startswith("linux"))

@@ -30,6 +30,7 @@ from ganforge.data import BatchIterator, Dataset
 from ganforge.errors import GanforgeError, Interrupted
 from ganforge.train import checkpoint as ckpt_io
 from ganforge.train import distributed
+from ganforge.train.allocator import keep_freed_memory
 from ganforge.train.checks import DamagedCheckpoint
 from ganforge.train.ema import ema_beta, update_ema
 from ganforge.train.metrics_log import MetricsLog
@@ -45,6 +46,8 @@ def select_device(name: str) -> torch.device:
         raise GanforgeError("train.device=cuda but no CUDA device is visible; use train.device=cpu or auto")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        keep_freed_memory()  # no page faults for the activations each step frees and allocates again
     if name == "cuda":
         # Fixed shapes every step: let cuDNN pick its fastest kernels; TF32 for fp32 matmuls.
         torch.backends.cudnn.benchmark = True
