@@ -23,7 +23,7 @@ def write_summary(run_dir: Path, cfg, rows: list[dict], final_samples: Path, eva
         "name": cfg.name, "objective": objective, "step": last.get("step", 0), "kimg": last.get("kimg", 0.0),
         "time_s": last.get("time_s", 0.0), "device": str(device), "precision": cfg.train.precision,
         "img_per_s": (round(last.get("kimg", 0) * 1000 / last["time_s"], 1) if last.get("time_s") else None),
-        "setup_s": None if setup_s is None else round(setup_s, 2),
+        "setup_s": None if setup_s is None else round(setup_s, 3),
         "final": {k: last[k] for k in ("loss/D", "loss/G", "D_x", "D_G_z", "loss/AE", "recon", "kl", "neg_elbo")
                   if k in last},
         "samples": str(final_samples.relative_to(run_dir)),
