@@ -22,7 +22,7 @@ import ganforge.api
 from ganforge.errors import GanforgeError
 from ganforge.lab import LabSession, LabSettings
 from ganforge.lab.server import start_in_background
-from test_report import ARTIFACTS, CHROMIUM, _require_browser
+from test_report import ARTIFACTS, _require_browser, launch_chromium, open_live_page
 
 #: a strong D: learning 100x faster than G, ten steps per G step (then the saturating loss starves G)
 STRONG_D = {"lr_d": 1e-2, "d_steps": 10, "lr_g": 1e-4}
@@ -187,15 +187,11 @@ def test_the_page_in_a_browser(tmp_path):
 
     server, worker, url = start_in_background(port=0, runs_root=tmp_path / "runs",
                                               settings=LabSettings(**STRONG_D), log=quiet)
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
     errors = []
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=flags)
-            page = browser.new_page(viewport={"width": 1300, "height": 1250})
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-            page.goto(url)
+            browser = launch_chromium(pw)
+            page = open_live_page(browser, url, errors, 1250)
             page.wait_for_selector("body[data-step='0']", timeout=10_000)
             before = page.evaluate("JSON.stringify(lab.pic.fake)")
             pixels = page.evaluate("Array.from($('plane').getContext('2d').getImageData(0, 0, 600, 600).data)"
@@ -210,8 +206,7 @@ def test_the_page_in_a_browser(tmp_path):
             page.keyboard.press("s")
             page.wait_for_selector("body[data-step='3']", timeout=5_000)
             # A second tab sees the same session.
-            other = browser.new_page(viewport={"width": 1300, "height": 1250})
-            other.goto(url)
+            other = open_live_page(browser, url, errors, 1250)
             other.wait_for_selector("body[data-step='3']", timeout=5_000)
             # Play a strong D for a while with the non-saturating loss, then switch to the saturating one.
             page.click("#play")

@@ -88,6 +88,23 @@ def _open_in_chromium(report: Path, screenshot: Path) -> dict:
     return found
 
 
+#: Chromium flags for the live pages (watch, lab): served from this machine, nothing else fetched
+LIVE_PAGE_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+
+
+def launch_chromium(pw):
+    return pw.chromium.launch(executable_path=CHROMIUM, args=LIVE_PAGE_FLAGS)
+
+
+def open_live_page(browser, url: str, errors: list, height: int):
+    """A 1300-px-wide tab on ``url`` whose script errors and console errors go into ``errors``."""
+    page = browser.new_page(viewport={"width": 1300, "height": height})
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.goto(url)
+    return page
+
+
 def _require_browser():
     if CHROMIUM is None:
         if os.environ.get("GANFORGE_REQUIRE_BROWSER"):

@@ -18,7 +18,7 @@ import pytest
 import ganforge
 from ganforge.config import load_config
 from ganforge.watch import start_in_background
-from test_report import ARTIFACTS, CHROMIUM, _require_browser
+from test_report import ARTIFACTS, _require_browser, launch_chromium, open_live_page
 
 
 def quiet(*_):
@@ -75,15 +75,11 @@ def test_the_page_follows_runs_live(two_runs, tmp_path):
     server, url = start_in_background(two_runs, port=0)
     metrics = two_runs[0] / "metrics.jsonl"
     original = metrics.read_text()
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
     errors = []
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=flags)
-            page = browser.new_page(viewport={"width": 1300, "height": 1000})
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-            page.goto(url)
+            browser = launch_chromium(pw)
+            page = open_live_page(browser, url, errors, 1000)
             page.wait_for_selector("#run-0[data-step='400']", timeout=10_000)
             page.wait_for_selector("#chart-losses canvas", timeout=10_000)
             assert "ring-mm: generator L_G" in page.inner_text("#chart-losses")  # both runs on one chart

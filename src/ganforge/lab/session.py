@@ -228,14 +228,10 @@ class LabSession:
             xs, ys = torch.linspace(x0, x1, HEAT_SIDE), torch.linspace(y0, y1, HEAT_SIDE)
             gy, gx = torch.meshgrid(ys, xs, indexing="ij")
             surface = D(torch.stack([gx.reshape(-1), gy.reshape(-1)], 1))  # row-major: y rows, x columns
-        # The gradient that pulls each fake: -d l_i / d x_i for the per-sample generator loss l_i.
+        # The gradient that pulls each fake: -d l_i / d x_i for the per-sample generator loss l_i
+        # (autograd.grad with respect to x alone: D's weights get no gradient).
         x = fake[:N_ARROWS].clone().requires_grad_(True)
-        for p in D.parameters():
-            p.requires_grad_(False)
-        loss = game.g_loss(None, D(x)) * len(x)
-        for p in D.parameters():
-            p.requires_grad_(True)
-        (grad,) = torch.autograd.grad(loss, x)
+        (grad,) = torch.autograd.grad(game.g_loss(None, D(x)) * len(x), x)
         if game.probabilistic:
             heat = {"values": torch.sigmoid(surface), "lo": 0.0, "hi": 1.0, "mid": 0.5,
                     "label": "D(x): probability of 'real'"}
