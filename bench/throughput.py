@@ -58,7 +58,7 @@ def flops_per_step(cfg) -> tuple[float, list[str]]:
     for phase in method.phases():
         owned = optimizers[phase.trains].networks or (phase.trains,)
         for name, module in method.models.items():
-            module.requires_grad_(name in owned)
+            module.requires_grad_(name in owned or name in phase.keeps_graph_of)
         counter = FlopCounterMode(display=False)
         try:
             with counter:

@@ -15,7 +15,10 @@ median / max over rounds) and each variant's ratio to the two conventional loops
   channels_last networks and batches);
 - ganforge: `ganforge.train` on the preset (its flags), timed from its own metrics rows (set-up
   excluded), with sample grids and checkpoints off and the health monitor as configured;
-- ganforge fp32: the same with train.precision=fp32 and channels_last off.
+- ganforge fp32: the same with train.precision=fp32 and channels_last off;
+- ganforge, no health probe: train.health=false;
+- ganforge, reuse fakes: method.reuse_fakes=true, the recipe's order (G's step trains through the
+  fakes of the D step instead of a fresh batch of noise: one G forward less per iteration).
 
 Both loops draw batches from the same uint8 tensor held in memory, converting each to [-1, 1].
 """
@@ -35,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 VARIANTS = ("conventional fp32", "conventional bf16 + channels_last", "ganforge", "ganforge fp32",
-            "ganforge, no health probe")
+            "ganforge, no health probe", "ganforge, reuse fakes")
 
 
 def conventional(preset: str, steps: int, warmup: int, fast: bool) -> float:
@@ -109,7 +112,8 @@ def measure(variant: str, preset: str, steps: int, warmup: int) -> float:
     if variant.startswith("conventional"):
         return conventional(preset, steps, warmup, fast="bf16" in variant)
     overrides = {"ganforge": [], "ganforge fp32": ["train.precision=fp32", "train.channels_last=false"],
-                 "ganforge, no health probe": ["train.health=false"]}[variant]
+                 "ganforge, no health probe": ["train.health=false"],
+                 "ganforge, reuse fakes": ["method.reuse_fakes=true"]}[variant]
     return ganforge_loop(preset, steps, warmup, overrides)
 
 

@@ -127,3 +127,53 @@ def test_colour_presets_train_at_32_and_64_px(tmp_path, preset, resolution):
     run = ganforge.load_run(ganforge.train(cfg, tmp_path / "run", progress=False, log=lambda *_: None))
     images = run.sample(4, seed=0)
     assert images.shape == (4, 3, resolution, resolution) and images.min() >= -1 and images.max() <= 1
+
+
+def test_reused_fakes_give_g_the_gradient_of_fresh_fakes_of_the_same_noise():
+    """method.reuse_fakes: D sees the handed-on fakes detached (G gets no gradient from D's loss),
+    and G's loss through them has exactly the gradient a fresh G(z) of the same z would give."""
+    from ganforge.data import Batch, DataSpec
+    from ganforge.losses.gan import GAMES
+    from ganforge.methods import build_method
+    from ganforge.methods.gan import discriminator_loss, generator_loss
+
+    cfg = load_config("toy-ring", TINY + ["method.reuse_fakes=true"])
+    models = build_method(cfg, DataSpec((2,), False)).models
+    batch = Batch({"x": torch.randn(64, 2)})
+    game = GAMES["ns"]
+
+    torch.manual_seed(0)  # discriminator_loss draws z first
+    d_out = discriminator_loss(models, batch, game=game, hand_on_fakes=True)
+    d_out["loss"].backward()
+    assert all(p.grad is None for p in models["G"].parameters())
+    assert all(p.grad is not None for p in models["D"].parameters())
+    models["D"].zero_grad(set_to_none=True)
+    carry = {"handed_fake": d_out.pop("handed_fake")}
+    generator_loss(models, batch, carry, game=game)["loss"].backward()
+    reused = [p.grad.clone() for p in models["G"].parameters()]
+
+    models["G"].zero_grad(set_to_none=True)
+    torch.manual_seed(0)  # generator_loss draws the same z
+    generator_loss(models, batch, None, game=game)["loss"].backward()
+    fresh = [p.grad for p in models["G"].parameters()]
+    assert all(torch.allclose(a, b, rtol=0, atol=1e-7) for a, b in zip(reused, fresh, strict=True))
+
+
+@pytest.mark.parametrize("preset,overrides", [("toy-ring", []), ("toy-ring", ["method.d_steps=3"]),
+                                              ("toy-ring", ["method.name=cgan", "model.embed_dim=4"])])
+def test_reuse_fakes_runs_the_generator_once_per_d_step_and_no_more(tmp_path, monkeypatch, preset, overrides):
+    """Fresh fakes: k D steps and the G step each run G (k + 1 per iteration); reused: k."""
+    import ganforge.methods.gan as gan
+
+    calls = []
+    real_run = gan.run_generator
+    monkeypatch.setattr(gan, "run_generator", lambda *a: calls.append(1) or real_run(*a))
+    k = next((int(o.split("=")[1]) for o in overrides if o.startswith("method.d_steps")), 1)
+    for reuse in (False, True):
+        calls.clear()
+        cfg = load_config(preset, TINY + overrides + ["train.steps=10", "train.health=false",
+                                                      f"method.reuse_fakes={str(reuse).lower()}"])
+        run = ganforge.train(cfg, tmp_path / f"r{reuse}", progress=False, log=lambda *_: None)
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        assert all(torch.isfinite(torch.tensor(r["loss/G"])) for r in rows)
+        assert len(calls) == 10 * (k if reuse else k + 1)

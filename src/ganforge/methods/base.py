@@ -41,6 +41,9 @@ class Phase:
     the loss multiplied by ``every`` so that its average pull is what it would be at every step
     (lazy regularisation, StyleGAN2); hands_on: keys of the loss output that are put in the
     iteration's carry for later phases instead of being logged (e.g. the generator's fakes);
+    keeps_graph_of: networks the phase runs with their weights tracked although it does not step
+    them, so that an output it hands on can be trained through by a later phase (the fakes a GAN's
+    D step made, reused by the G step; the loss itself must see them detached);
     after_step: called with the models after each optimizer step (e.g. WGAN weight clipping).
     """
 
@@ -51,6 +54,7 @@ class Phase:
     needs_data: bool = True
     every: int = 1
     hands_on: tuple[str, ...] = ()
+    keeps_graph_of: tuple[str, ...] = ()
     after_step: Callable[[dict[str, nn.Module]], None] | None = None
 
 

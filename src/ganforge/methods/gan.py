@@ -54,6 +54,9 @@ class GANOptions(MethodOptions):
                             "interpolates; 0 disables it", min=0.0)
     clip: float = _opt(0.0, "clip every critic weight to [-c, c] after each D step (the original WGAN); 0 disables it",
                        min=0.0)
+    reuse_fakes: bool = _opt(False, "G's step trains through the fakes of the iteration's last D step instead of "
+                             "drawing fresh noise: one generator forward less per iteration (the PyTorch DCGAN "
+                             "example's order); G's forward graph is kept from the D step")
 
 
 @dataclass
@@ -132,14 +135,24 @@ def d_output_stats(game: Game, real_out: torch.Tensor, fake_out: torch.Tensor) -
 
 
 def discriminator_loss(models, batch: Batch, carry: Carry | None = None, *, game: Game, r1_gamma: float = 0.0,
-                       gp_weight: float = 0.0, acgan_weight: float = 0.0) -> dict[str, torch.Tensor]:
+                       gp_weight: float = 0.0, acgan_weight: float = 0.0,
+                       hand_on_fakes: bool = False) -> dict[str, torch.Tensor]:
     """D's loss on a real batch and as many fakes, plus the optional penalties gamma/2 * R1,
-    lambda * GP and the AC-GAN auxiliary cross-entropy."""
+    lambda * GP and the AC-GAN auxiliary cross-entropy. With ``hand_on_fakes`` the fakes are made
+    with G's graph (the phase keeps it) and returned under "handed_fake" (and their labels
+    under "handed_fake_y" for a conditional G) for the G step; D itself sees them detached."""
     G, D = models["G"], models["D"]
     y_real = real_labels(D, batch)
     z, y_fake = draw_fake_inputs(G, len(batch), batch.x.device)
-    with torch.no_grad():
-        fake = run_generator(G, z, y_fake)
+    handed = {}
+    if hand_on_fakes:
+        handed["handed_fake"] = run_generator(G, z, y_fake)
+        if y_fake is not None:
+            handed["handed_fake_y"] = y_fake
+        fake = handed["handed_fake"].detach()
+    else:
+        with torch.no_grad():
+            fake = run_generator(G, z, y_fake)
     real = batch.x.detach().requires_grad_(r1_gamma > 0)
     real_out, fake_out = run_discriminator(D, real, y_real), run_discriminator(D, fake, y_fake)
     out = game.d_loss(real_out, fake_out)
@@ -153,6 +166,7 @@ def discriminator_loss(models, batch: Batch, carry: Carry | None = None, *, game
         out["aux"] = F.cross_entropy(D.classify(batch.x), batch.y) + F.cross_entropy(D.classify(fake), y_fake)
         out["loss"] = out["loss"] + acgan_weight * out["aux"]
     out.update(d_output_stats(game, real_out, fake_out))
+    out.update(handed)
     return out
 
 
@@ -167,12 +181,16 @@ def r1_loss(models, batch: Batch, carry: Carry | None = None, *, r1_gamma: float
 
 def generator_loss(models, batch: Batch, carry: Carry | None = None, *, game: Game,
                    acgan_weight: float = 0.0) -> dict[str, torch.Tensor]:
-    """G's loss on a fresh batch of fakes, and G_out_grad, the per-sample gradient that reaches
-    G's output through D (filled by backward). ``batch`` gives size and device, and the real
-    samples a relativistic game compares the fakes with."""
+    """G's loss on a fresh batch of fakes (or on the fakes the D step handed on in ``carry``), and
+    G_out_grad, the per-sample gradient that reaches G's output through D (filled by backward).
+    ``batch`` gives size and device, and the real samples a relativistic game compares the fakes
+    with."""
     G, D = models["G"], models["D"]
-    z, y = draw_fake_inputs(G, len(batch), batch.x.device)
-    fake = run_generator(G, z, y)
+    if carry and "handed_fake" in carry:  # made by the last D step, G's graph attached (method.reuse_fakes)
+        fake, y = carry["handed_fake"], carry.get("handed_fake_y")
+    else:
+        z, y = draw_fake_inputs(G, len(batch), batch.x.device)
+        fake = run_generator(G, z, y)
     fake_out = run_discriminator(D, fake, y)
     real_out = run_discriminator(D, batch.x, real_labels(D, batch)) if game.g_uses_real else None
     out = {"loss": game.g_loss(real_out, fake_out), "G_out_grad": probe_output_gradient(fake)}
@@ -202,9 +220,12 @@ class GANMethod(Method):
         lazy_r1 = o.r1_gamma > 0 and o.r1_every > 1
         acgan = getattr(o, "acgan_weight", 0.0)  # an option of cgan only
         d_loss = functools.partial(discriminator_loss, game=self.game, r1_gamma=0.0 if lazy_r1 else o.r1_gamma,
-                                   gp_weight=o.gp_weight, acgan_weight=acgan)
+                                   gp_weight=o.gp_weight, acgan_weight=acgan, hand_on_fakes=o.reuse_fakes)
         clip = functools.partial(clip_weights_of_d, c=o.clip) if o.clip > 0 else None
-        phases = [Phase("D", "D", d_loss, repeats=o.d_steps, after_step=clip)]
+        # Reusing fakes: every D step makes them with G's graph; the last one's reach the G step.
+        handed = ("handed_fake", "handed_fake_y")[:2 if self.n_classes else 1] if o.reuse_fakes else ()
+        phases = [Phase("D", "D", d_loss, repeats=o.d_steps, after_step=clip, hands_on=handed,
+                        keeps_graph_of=("G",) if o.reuse_fakes else ())]
         if lazy_r1:
             phases.append(Phase("D_r1", "D", functools.partial(r1_loss, r1_gamma=o.r1_gamma), every=o.r1_every))
         phases.append(Phase("G", "G", functools.partial(generator_loss, game=self.game, acgan_weight=acgan),

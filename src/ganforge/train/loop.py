@@ -281,9 +281,10 @@ class TrainingLoop:
 
     def run_phase(self, phase, carry: dict, is_log_step: bool) -> None:
         """``phase.repeats`` optimizer steps of one phase."""
-        # Only the phase's own networks collect weight gradients.
+        # Only the phase's own networks collect weight gradients (and those whose graph it keeps
+        # for a later phase: their outputs reach this phase's loss detached, so they get none here).
         for name, module in self.trained.items():
-            module.requires_grad_(name in self.owned[phase.trains])
+            module.requires_grad_(name in self.owned[phase.trains] or name in phase.keeps_graph_of)
         opt = self.optimizers[phase.trains]
         for repeat in range(phase.repeats):
             # Fetch a real batch.
