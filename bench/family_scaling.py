@@ -112,7 +112,10 @@ def main() -> int:
     ap.add_argument("--families", default=",".join(FAMILIES), help="comma-separated, of: " + ", ".join(FAMILIES))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=3.0, help="least time each group of iterations is timed")
+    ap.add_argument("--settings", default=",".join(f"{r}:{b}" for r, b in SETTINGS),
+                    help="comma-separated resolution:batch pairs to measure (default: all five)")
     ap.add_argument("--markdown", action="store_true", help="print the README table")
+    ap.add_argument("--merge", help="a file of earlier result lines (JSON) to print the table with")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # family:resolution:batch, measured in this process
     args = ap.parse_args()
 
@@ -127,7 +130,7 @@ def main() -> int:
     for family in args.families.split(","):
         if family not in FAMILIES:
             ap.error(f"unknown family {family}; choose from {', '.join(FAMILIES)}")
-        for resolution, batch in SETTINGS:
+        for resolution, batch in (map(int, pair.split(":")) for pair in args.settings.split(",")):
             done = subprocess.run([sys.executable, __file__, "--one", f"{family}:{resolution}:{batch}",
                                    "--threads", str(args.threads), "--seconds", str(args.seconds)],
                                   capture_output=True, text=True)
@@ -137,11 +140,14 @@ def main() -> int:
                 continue
             r = json.loads(done.stdout.strip().splitlines()[-1])
             results.append(r)
+            print("JSON " + json.dumps(r), file=sys.stderr, flush=True)
             print(f"{family:<10}{resolution:>5} px  batch {batch:>3}  {r['ms_per_iteration']:>9.1f} ms/iter  "
                   f"{r['ms_per_image']:>7.2f} ms/img  {r['peak_mb']:>7.0f} MB  {r['mb_per_image']:>6.2f} MB/img",
                   flush=True)
     if args.markdown:
-        print_table(results)
+        earlier = [json.loads(line[5:]) for line in Path(args.merge).read_text().splitlines()
+                   if line.startswith("JSON ")] if args.merge else []
+        print_table(earlier + results)
     return 0
 
 

@@ -121,7 +121,7 @@ def test_auroc_by_hand_and_against_scikit_learn():
 # -- architectures -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("arch,shape", [("mlp", (1, 28, 28)), ("conv", (1, 28, 28)), ("conv", (3, 32, 32)),
-                                        ("conv", (1, 64, 64)), ("conv", (3, 64, 64))])
+                                        ("conv", (1, 64, 64)), ("conv", (3, 64, 64)), ("conv", (3, 128, 128))])
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
 @pytest.mark.parametrize("variational", [False, True])
 def test_every_autoencoder_maps_images_to_codes_and_back(arch, shape, likelihood, variational):
@@ -137,7 +137,7 @@ def test_every_autoencoder_maps_images_to_codes_and_back(arch, shape, likelihood
 
 
 def test_conv_autoencoder_refuses_other_sizes():
-    with pytest.raises(ganforge.GanforgeError, match="28, 32 or 64"):
+    with pytest.raises(ganforge.GanforgeError, match="28, 32, 64 or 128"):
         build_autoencoder(ModelConfig(arch="conv"), (1, 48, 48), True, True)
     with pytest.raises(ganforge.GanforgeError, match="model.arch=mlp or conv"):
         build_autoencoder(ModelConfig(arch="dcgan"), (1, 28, 28), True, True)

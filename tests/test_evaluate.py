@@ -42,7 +42,7 @@ def test_reference_floor_and_extremes(mnist_lenet):
     assert floor["fid"]["value"] < 5.0
     assert floor["fid"]["ci_low"] <= floor["fid"]["value"] <= floor["fid"]["ci_high"]
     assert floor["pr"]["precision"] > 0.8 and floor["pr"]["recall"] > 0.8
-    assert floor["classes"]["classes_seen"] == 10
+    assert floor["classes"]["classes_seen"] == 10 and floor["classes"]["confident"] > 0.95  # real test digits
     noise_f, noise_p = mnist_lenet.run(torch.rand(2000, 1, 28, 28) * 2 - 1)
     noise = image_metrics(real_f, real_p, noise_f, noise_p, ["fid", "pr", "dc"])
     assert noise["fid"]["value"] > 50 * floor["fid"]["value"]

@@ -8,6 +8,7 @@ import torch
 from ganforge.errors import GanforgeError
 from ganforge.metrics.distances import (
     class_histogram,
+    confident_share,
     classifier_score,
     density_coverage,
     fid,
@@ -93,6 +94,10 @@ def test_classifier_score_and_histogram():
     h = class_histogram(torch.tensor([3] * 100), 10)
     assert h["classes_seen"] == 1 and h["kl_uniform"] == pytest.approx(math.log(10))
     assert class_histogram(torch.arange(10).repeat(5), 10)["kl_uniform"] == pytest.approx(0.0)
+    # Clear samples: rows whose top probability reaches 0.9 (by hand: 2 of these 4).
+    rows = torch.tensor([[0.95, 0.05], [0.9, 0.1], [0.6, 0.4], [0.5, 0.5]])
+    assert confident_share(rows, 0.9) == 0.5 and confident_share(rows, 0.5) == 1.0
+    assert confident_share(confident_uniform) == 1.0 and confident_share(torch.full((7, 10), 0.1)) == 0.0
 
 
 @pytest.mark.parametrize("call, message", [

@@ -9,7 +9,7 @@ from ganforge.models import ARCHITECTURES, build_models
 
 # (architecture, sample shape, is_image)
 CASES = [("mlp", (2,), False), ("mlp", (1, 8, 8), True)] + [
-    ("dcgan", (c, s, s), True) for s in (28, 32, 64) for c in (1, 3)]
+    ("dcgan", (c, s, s), True) for s in (28, 32, 64) for c in (1, 3)] + [("dcgan", (3, 128, 128), True)]
 
 
 def test_every_architecture_is_covered():
@@ -91,7 +91,7 @@ def test_deterministic_and_safetensors_round_trip(arch, shape, image):
 def test_dcgan_rejects_other_sizes():
     from ganforge.errors import GanforgeError
 
-    with pytest.raises(GanforgeError, match="28, 32 and 64"):
+    with pytest.raises(GanforgeError, match="28, 32, 64 and 128"):
         _build("dcgan", (1, 48, 48), True)
     with pytest.raises(GanforgeError, match="model.arch=mlp"):
         _build("dcgan", (2,), False)

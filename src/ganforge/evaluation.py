@@ -79,6 +79,10 @@ def resize_for(images: torch.Tensor, shape: tuple) -> torch.Tensor:
 KNN_MAX = 10_000  # k-NN metrics and KID compare at most this many samples per side (seeded subset)
 
 
+#: a sample counts as "clear" when the feature network gives its top class at least this probability
+CONFIDENT_P = 0.9
+
+
 def image_metrics(real_feats, real_probs, fake_feats, fake_probs, metrics, seed: int = 0) -> dict:
     """Every requested metric over precomputed features (pure: no models, no files).
 
@@ -105,7 +109,8 @@ def image_metrics(real_feats, real_probs, fake_feats, fake_probs, metrics, seed:
         elif name == "score":
             out["score"] = dist.classifier_score(fake_probs)
         elif name == "classes":
-            out["classes"] = dist.class_histogram(fake_probs.argmax(1), fake_probs.shape[1])
+            out["classes"] = {**dist.class_histogram(fake_probs.argmax(1), fake_probs.shape[1]),
+                              "confident": dist.confident_share(fake_probs, CONFIDENT_P), "confident_p": CONFIDENT_P}
     return out
 
 

@@ -179,6 +179,8 @@ def format_image_metrics(m: dict) -> str:
         c = m["classes"]
         lines.append(f"  classes seen     {c['classes_seen']}/{c['classes_total']}, "
                      f"KL to uniform {c['kl_uniform']:.4f}")
+        if "confident" in c:  # cards written before it was measured lack it
+            lines.append(f"  clear samples    {100 * c['confident']:.1f}% have a class of p >= {c['confident_p']}")
     return "\n".join(lines)
 
 

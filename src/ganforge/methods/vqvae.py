@@ -65,7 +65,7 @@ class VQVAEMethod(Method):
         c, h, w = data.sample_shape
         if h % 4 or w % 4:
             raise GanforgeError(f"method vqvae halves the pictures twice; {h}x{w} does not divide by 4 (set "
-                                "data.resolution to 28, 32 or 64)")
+                                "data.resolution to 28, 32, 64 or 128)")
         m, o = cfg.model, self.options
         self.models = {"E": VQEncoder(c, m.ae_width, m.res_blocks, m.code_dim),
                        "Q": VectorQuantizer(m.codebook_size, m.code_dim, o.codebook == "ema", o.decay,

@@ -178,6 +178,15 @@ def class_histogram(labels, n_classes: int) -> dict:
             "kl_uniform": float((p[nz] * (p[nz] * n_classes).log()).sum()), "histogram": counts.long().tolist()}
 
 
+def confident_share(probs, threshold: float = 0.9) -> float:
+    """Share of samples whose most likely class has probability >= ``threshold`` under the
+    feature network: how many samples it reads as a clear instance of some class."""
+    p = torch.as_tensor(probs)
+    if p.ndim != 2 or len(p) < 1:
+        raise GanforgeError(f"class probabilities must be (N >= 1, classes), got shape {tuple(p.shape)}")
+    return float((p.max(1).values >= threshold).double().mean())
+
+
 def stacked_modes(digit_labels, n_modes: int = 1000) -> dict:
     """Stacked-MNIST mode count: distinct 3-digit labels among the samples, and
     KL(label histogram || uniform over 1000) in nats (VEEGAN/PacGAN protocol)."""

@@ -7,8 +7,8 @@ an autoencoder, or (mu, log sigma^2) stacked for a VAE (out_dim = 2 * z_dim). A 
 user sees, the mean of p(x | z) in [-1, 1], so a decoder is a generator to every command that
 samples.
 
-Convolutional sizes, with w = model.ae_width (28 px: two stride-2 steps to 7x7; 32 and 64 px:
-three and four steps to 4x4):
+Convolutional sizes, with w = model.ae_width (28 px: two stride-2 steps to 7x7; 32, 64 and 128
+px: three, four and five steps to 4x4):
 
     encoder  (C, R, R) -conv4s2-> (w, R/2, R/2) -conv4s2-> (2w, R/4, R/4) ... -> flatten -> linear(out_dim)
     decoder  z -> linear -> (top, r0, r0) -convT4s2-> ... -> (w, R/2, R/2) -convT4s2-> (C, R, R)
@@ -23,7 +23,7 @@ from torch import nn
 
 from ganforge.errors import GanforgeError
 
-CONV_RESOLUTIONS = {28: 2, 32: 3, 64: 4}  # resolution -> number of stride-2 steps
+CONV_RESOLUTIONS = {28: 2, 32: 3, 64: 4, 128: 5}  # resolution -> number of stride-2 steps
 
 
 def _decoder_output(params: torch.Tensor, likelihood: str) -> torch.Tensor:
@@ -70,8 +70,8 @@ class MLPDecoder(nn.Module):
 def _conv_steps(sample_shape) -> int:
     c, h, w = sample_shape
     if h != w or h not in CONV_RESOLUTIONS:
-        raise GanforgeError(f"the conv autoencoder takes square 28, 32 or 64 px images, got {h}x{w}; set "
-                            "data.resolution to 28, 32 or 64")
+        raise GanforgeError(f"the conv autoencoder takes square 28, 32, 64 or 128 px images, got {h}x{w}; "
+                            "set data.resolution to one of them")
     return CONV_RESOLUTIONS[h]
 
 

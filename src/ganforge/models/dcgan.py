@@ -1,6 +1,6 @@
 """DCGAN (Radford et al. 2016): all-convolutional G and D with batch norm.
 
-Sizes 28 (start 7x7), 32 and 64 (start 4x4), any channel count. With width w and n upsamplings:
+Sizes 28 (start 7x7), 32, 64 and 128 (start 4x4), any channel count. With width w and n upsamplings:
 
     G: z (B, z_dim, 1, 1) -ConvT(k=s0)-> (B, w*2^(n-1), s0, s0) -[ConvT 4/2/1, BN, ReLU]...->
        (B, w, H/2, W/2) -ConvT 4/2/1, tanh-> (B, C, H, W)
@@ -16,15 +16,15 @@ from torch import nn
 from ganforge.errors import GanforgeError
 from ganforge.models.layers import norm2d
 
-SIZES = {28: 7, 32: 4, 64: 4}  # output size -> spatial size of the first/last feature map
+SIZES = {28: 7, 32: 4, 64: 4, 128: 4}  # output size -> spatial size of the first/last feature map
 
 
 def _plan(size: int) -> tuple[int, int]:
     if size not in SIZES:
-        raise GanforgeError(f"the dcgan architecture supports 28, 32 and 64 px images, not {size}; "
+        raise GanforgeError(f"the dcgan architecture supports 28, 32, 64 and 128 px images, not {size}; "
                             "set data.resolution to one of them")
     s0 = SIZES[size]
-    n_up = (size // s0).bit_length() - 1  # 28/7 = 4 -> 2, 32/4 = 8 -> 3, 64/4 = 16 -> 4
+    n_up = (size // s0).bit_length() - 1  # 28/7 = 4 -> 2, 32/4 = 8 -> 3, 64/4 = 16 -> 4, 128/4 = 32 -> 5
     return s0, n_up
 
 
