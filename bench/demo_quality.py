@@ -28,7 +28,13 @@ VARIANTS = {
     "ema": ["method.ema_halflife_kimg=10"],
     "reuse": ["method.reuse_fakes=true"],
     "ema+reuse": ["method.ema_halflife_kimg=10", "method.reuse_fakes=true"],
-    "ema+reuse, 2800 steps": ["method.ema_halflife_kimg=10", "method.reuse_fakes=true", "train.steps=2800"],
+    "ema+reuse-2800": ["method.ema_halflife_kimg=10", "method.reuse_fakes=true", "train.steps=2800"],
+    "reuse-2800": ["method.reuse_fakes=true", "train.steps=2800"],
+    "b64-4800": ["train.batch_size=64", "train.steps=4800"],
+    "b32-9600": ["train.batch_size=32", "train.steps=9600"],
+    "decay": ["method.lr_schedule=linear", "method.lr_decay_start=0.5"],
+    "decay+reuse-2800": ["method.lr_schedule=linear", "method.lr_decay_start=0.5",
+                                       "method.reuse_fakes=true", "train.steps=2800"],
 }
 
 

@@ -8,8 +8,8 @@ import torch
 from ganforge.errors import GanforgeError
 from ganforge.metrics.distances import (
     class_histogram,
-    confident_share,
     classifier_score,
+    confident_share,
     density_coverage,
     fid,
     fid_with_interval,
