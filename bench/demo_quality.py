@@ -32,6 +32,8 @@ VARIANTS = {
     "reuse-2800": ["method.reuse_fakes=true", "train.steps=2800"],
     "b64-4800": ["train.batch_size=64", "train.steps=4800"],
     "b32-9600": ["train.batch_size=32", "train.steps=9600"],
+    "fp32": ["train.precision=fp32", "train.channels_last=false"],
+    "b64-4800+reuse": ["train.batch_size=64", "train.steps=4800", "method.reuse_fakes=true"],
     "decay": ["method.lr_schedule=linear", "method.lr_decay_start=0.5"],
     "decay+reuse-2800": ["method.lr_schedule=linear", "method.lr_decay_start=0.5",
                                        "method.reuse_fakes=true", "train.steps=2800"],
