@@ -223,7 +223,7 @@ class GANMethod(Method):
                                    gp_weight=o.gp_weight, acgan_weight=acgan, hand_on_fakes=o.reuse_fakes)
         clip = functools.partial(clip_weights_of_d, c=o.clip) if o.clip > 0 else None
         # Reusing fakes: every D step makes them with G's graph; the last one's reach the G step.
-        handed = ("handed_fake", "handed_fake_y")[:2 if self.n_classes else 1] if o.reuse_fakes else ()
+        handed = (("handed_fake", "handed_fake_y") if self.n_classes else ("handed_fake",)) if o.reuse_fakes else ()
         phases = [Phase("D", "D", d_loss, repeats=o.d_steps, after_step=clip, hands_on=handed,
                         keeps_graph_of=("G",) if o.reuse_fakes else ())]
         if lazy_r1:
