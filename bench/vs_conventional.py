@@ -2,6 +2,7 @@
 networks and data, in fp32 and with the preset's precision flags.
 
     python bench/vs_conventional.py [--preset dcgan-mnist] [--steps 150] [--warmup 25] [--rounds 3] [--threads 1]
+                                    [--device cpu|cuda]
 
 Each variant runs in a process of its own on --threads threads; the rounds alternate the
 variants so that the machine's noise falls on all alike. Printed: img/s per variant (min /
@@ -20,7 +21,9 @@ median / max over rounds) and each variant's ratio to the two conventional loops
 - ganforge, reuse fakes: method.reuse_fakes=true, the recipe's order (G's step trains through the
   fakes of the D step instead of a fresh batch of noise: one G forward less per iteration).
 
-Both loops draw batches from the same uint8 tensor held in memory, converting each to [-1, 1].
+Both loops draw batches from the same uint8 tensor held in memory (on the GPU with --device cuda),
+converting each to [-1, 1]. On CUDA the conventional loop's clock starts and stops after a
+synchronisation; ganforge's rows are timed where it reads the losses back, which waits for the GPU.
 """
 
 from __future__ import annotations
@@ -41,7 +44,13 @@ VARIANTS = ("conventional fp32", "conventional bf16 + channels_last", "ganforge"
             "ganforge, no health probe", "ganforge, reuse fakes")
 
 
-def conventional(preset: str, steps: int, warmup: int, fast: bool) -> float:
+def synchronise(device: str) -> None:
+    """Wait for queued GPU work, so a clock reading covers it (nothing to wait for on the CPU)."""
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def conventional(preset: str, steps: int, warmup: int, fast: bool, device: str) -> float:
     """img/s of the pytorch/examples DCGAN loop on the preset's networks."""
     from ganforge.config import load_config
     from ganforge.data import load_dataset
@@ -58,26 +67,28 @@ def conventional(preset: str, steps: int, warmup: int, fast: bool) -> float:
             plain.load_state_dict(layer.state_dict())
             G.net[i] = plain
     fmt = torch.channels_last if fast else torch.contiguous_format
-    G, D = G.to(memory_format=fmt), D.to(memory_format=fmt)
+    G, D = G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)
+    images = data.x.to(device)
     o = cfg.method
     opt_g = torch.optim.Adam(G.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2))
     b = cfg.train.batch_size
-    ones, zeros = torch.ones(b), torch.zeros(b)
-    order = torch.randperm(len(data.x))
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast)
+    ones, zeros = torch.ones(b, device=device), torch.zeros(b, device=device)
+    order = torch.randperm(len(images), device=device)
+    autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=fast)
     start = 0.0
     for step in range(steps):
         if step == warmup:
+            synchronise(device)
             start = time.perf_counter()
         idx = order[(step * b) % (len(order) - b):][:b]
-        real = (data.x[idx].float() / 127.5 - 1).contiguous(memory_format=fmt)
+        real = (images[idx].float() / 127.5 - 1).contiguous(memory_format=fmt)
         # (1) Update D: maximise log D(x) + log(1 - D(G(z))).
         D.zero_grad()
         with autocast:
             err_real = F.binary_cross_entropy_with_logits(D(real).float(), ones)
         err_real.backward()
-        noise = torch.randn(b, G.z_dim)
+        noise = torch.randn(b, G.z_dim, device=device)
         with autocast:
             fake = G(noise)
             err_fake = F.binary_cross_entropy_with_logits(D(fake.detach()).float(), zeros)
@@ -90,16 +101,18 @@ def conventional(preset: str, steps: int, warmup: int, fast: bool) -> float:
         err_g.backward()
         opt_g.step()
     float(err_g.detach())  # the last step is finished
+    synchronise(device)
     return (steps - warmup) * b / (time.perf_counter() - start)
 
 
-def ganforge_loop(preset: str, steps: int, warmup: int, overrides: list[str]) -> float:
+def ganforge_loop(preset: str, steps: int, warmup: int, overrides: list[str], device: str) -> float:
     """img/s of `ganforge.train` on the preset, from its metrics rows (the warm-up interval dropped)."""
     import ganforge
     from ganforge.config import load_config
 
     cfg = load_config(preset, [f"train.steps={steps}", f"train.log_every={warmup}", "train.sample_every=0",
-                               "train.checkpoint_every=0", "train.checkpoint_minutes=0", *overrides])
+                               "train.checkpoint_every=0", "train.checkpoint_minutes=0", f"train.device={device}",
+                               *overrides])
     with tempfile.TemporaryDirectory() as tmp:
         run = ganforge.train(cfg, Path(tmp) / "run", progress=False, log=lambda *_: None)
         rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -108,13 +121,13 @@ def ganforge_loop(preset: str, steps: int, warmup: int, overrides: list[str]) ->
     return (last["kimg"] - first["kimg"]) * 1000 / (last["time_s"] - first["time_s"])
 
 
-def measure(variant: str, preset: str, steps: int, warmup: int) -> float:
+def measure(variant: str, preset: str, steps: int, warmup: int, device: str) -> float:
     if variant.startswith("conventional"):
-        return conventional(preset, steps, warmup, fast="bf16" in variant)
+        return conventional(preset, steps, warmup, fast="bf16" in variant, device=device)
     overrides = {"ganforge": [], "ganforge fp32": ["train.precision=fp32", "train.channels_last=false"],
                  "ganforge, no health probe": ["train.health=false"],
                  "ganforge, reuse fakes": ["method.reuse_fakes=true"]}[variant]
-    return ganforge_loop(preset, steps, warmup, overrides)
+    return ganforge_loop(preset, steps, warmup, overrides, device)
 
 
 def main() -> int:
@@ -124,22 +137,25 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=25)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ap.add_argument("--variant", choices=VARIANTS, help="measure only this variant, in this process")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.variant:
-        print(json.dumps({"img_per_s": measure(args.variant, args.preset, args.steps, args.warmup)}))
+        print(json.dumps({"img_per_s": measure(args.variant, args.preset, args.steps, args.warmup,
+                                                           args.device)}))
         return 0
     results: dict[str, list[float]] = {v: [] for v in VARIANTS}
     for r in range(args.rounds):
         for variant in VARIANTS if r % 2 == 0 else VARIANTS[::-1]:
             done = subprocess.run([sys.executable, __file__, "--preset", args.preset, "--steps", str(args.steps),
                                    "--warmup", str(args.warmup), "--threads", str(args.threads),
-                                   "--variant", variant], capture_output=True, text=True, check=True)
+                                   "--device", args.device, "--variant", variant],
+                                  capture_output=True, text=True, check=True)
             results[variant].append(json.loads(done.stdout.strip().splitlines()[-1])["img_per_s"])
             print(f"round {r + 1}: {variant}: {results[variant][-1]:.0f} img/s", flush=True)
-    print(f"\n{args.preset}, {args.steps - args.warmup} timed steps, {args.threads} thread(s), "
-          f"torch {torch.__version__}")
+    where = torch.cuda.get_device_name() if args.device == "cuda" else f"{args.threads} thread(s)"
+    print(f"\n{args.preset}, {args.steps - args.warmup} timed steps, {where}, torch {torch.__version__}")
     print(f"{'variant':<36}{'min':>8}{'median':>8}{'max':>8}{'/ conv fp32':>13}{'/ conv flags':>14}")
     base32, base_flags = results[VARIANTS[0]], results[VARIANTS[1]]
     for variant, values in results.items():
