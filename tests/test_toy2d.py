@@ -49,6 +49,17 @@ def test_collapsed_samples():
     assert stats["reverse_kl"] == pytest.approx(math.log(8))
 
 
+@pytest.mark.parametrize("mixture", [ring_mixture, grid_mixture])
+def test_real_samples_score_the_high_quality_ceiling(mixture):
+    # An isotropic 2-D Gaussian puts P(r > 3 std) = exp(-9/2) = 1.11 % beyond the threshold, so the
+    # data itself, the best a generator can imitate, scores 98.89 % high quality (not 100 %).
+    mix = mixture()
+    x, _ = mix.sample(40000, torch.Generator().manual_seed(1))
+    stats = mode_statistics(x, mix.means, mix.stds)
+    assert stats["high_quality"] == pytest.approx(1 - math.exp(-4.5), abs=0.003)  # ~6 x the binomial spread
+    assert stats["modes"] == len(mix.means)
+
+
 def test_quality_threshold_is_three_std():
     mix = ring_mixture()
     inside = mix.means[:1] + torch.tensor([[0.0299, 0.0]])
