@@ -4,12 +4,12 @@
 #
 #   1. side by side for TRAIN_S seconds (stopped by SIGTERM, which checkpoints at the current step):
 #      stylegan-emoji as it ships, the same with no demodulation, no style-mixing regularisation and
-#      no path-length regularisation, and dcgan-emoji; checkpoints every 16 kimg are kept, so that
-#      every run can be evaluated at a budget they all reached;
+#      no path-length regularisation, and dcgan-emoji; checkpoints every 17 kimg (StyleGAN) and 8
+#      kimg (DCGAN) are kept, so that every run can be evaluated at a budget they all reached;
 #   2. `ganforge evaluate` (10,000 samples against the test emoji in the emoji-convnet features):
 #      the four StyleGAN runs at the largest step all four reached, the shipped StyleGAN at its last
-#      step and at psi 0.5 / 0.7 / 0.85, DCGAN at the same image budget as the shipped StyleGAN
-#      (DCGAN's batch is twice StyleGAN's, so half the steps) and at its own last step;
+#      step and at psi 0.5 / 0.7 / 0.85, DCGAN at its checkpoint nearest the shipped StyleGAN's
+#      count of real pictures seen and at its own last step;
 #   3. the pictures: samples, a psi sweep, style mixing (coarse, middle, fine), the noise figure,
 #      samples without demodulation, DCGAN's samples;
 #   4. throughput of both presets alone on the device (bench/throughput.py, the preset's precision
@@ -23,7 +23,7 @@
 # Writes OUT_DIR/study.tar.gz (every run without its checkpoints, the evaluation cards, the
 # pictures, the logs) and OUT_DIR/stylegan-emoji-G.tar.gz (the shipped StyleGAN's last checkpoint).
 set -u
-OUT=${1:?usage: stylegan_study.sh OUT_DIR [DEVICE] [TRAIN_S] [BENCH_S]}
+OUT=${1:?usage: stylegan_study.sh OUT_DIR [DEVICE] [TRAIN_S] [BENCH_S] [DEADLINE_S]}
 DEVICE=${2:-cuda}
 TRAIN_S=${3:-330}
 BENCH_S=${4:-70}
@@ -33,8 +33,8 @@ WORK=$(mktemp -d)
 RUNS=$WORK/runs
 mkdir -p "$RUNS" "$OUT"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-SG_EVERY=${SG_EVERY:-500}   # 500 x 32 = 16 kimg
-DC_EVERY=${DC_EVERY:-100}   # 100 x 80 = 8 kimg
+SG_EVERY=${SG_EVERY:-500}   # 500 steps x 34 real pictures (32 + R1's 32 every 16th step) = 17 kimg
+DC_EVERY=${DC_EVERY:-100}   # 100 steps x 80 (64 + R1's 64 every 4th step) = 8 kimg
 EVAL_N=${EVAL_N:-10000}
 COMMON="--device $DEVICE --quiet --set train.checkpoint_minutes=0 --set train.keep_checkpoints=100"
 
@@ -52,16 +52,23 @@ train_for() {  # seconds, run name, preset, overrides...
   echo "$name: rc $? $(tail -n 1 "$RUNS/$name.log")"
 }
 
-last_step() {  # the largest checkpoint step of a run that is a multiple of $2
-  python3 - "$1" "$2" <<'EOF'
-import re, sys
-from pathlib import Path
-every = int(sys.argv[2])
-steps = [int(m.group(1)) for p in Path(sys.argv[1]).rglob("*") if (m := re.search(r"(\d+)", p.name))
-         and p.parent.name == "checkpoints"]
-whole = [s for s in steps if s % every == 0]
-print(max(whole or steps or [0]))  # a run that saved no whole interval: its last checkpoint
+checkpoint_step() {  # run, every, [images]: the step of the run's newest checkpoint at a multiple of
+  # every (else its newest), or with images: of the checkpoint whose count of real pictures is nearest
+  python3 - "$@" <<'EOF'
+import sys
+from ganforge.train.checkpoint import list_checkpoints, read_state
+run, every = sys.argv[1], int(sys.argv[2])
+seen = {(s := read_state(c))["step"]: s["images_seen"] for c in list_checkpoints(run)}
+if len(sys.argv) > 3:
+    print(min(seen, key=lambda step: abs(seen[step] - int(sys.argv[3]))) if seen else 0)
+else:
+    print(max([s for s in seen if s % every == 0] or seen or [0]))
 EOF
+}
+
+images_at() {  # run, step: real pictures seen at that checkpoint
+  python3 -c "import sys; from ganforge.train.checkpoint import read_state; from pathlib import Path
+print(read_state(Path(sys.argv[1]) / 'checkpoints' / f'step_{int(sys.argv[2]):09d}')['images_seen'])" "$1" "$2"
 }
 
 echo "phase 1: training, ${TRAIN_S}s, side by side"
@@ -76,16 +83,16 @@ wait
 ls "$RUNS"/*/checkpoints | head -50
 
 echo "phase 2: evaluation"
-SG_LAST=$(last_step "$RUNS/sg" $SG_EVERY)
+SG_LAST=$(checkpoint_step "$RUNS/sg" $SG_EVERY)
 COMMON_STEP=$SG_LAST
 for name in sg-no-demod sg-no-mixing sg-no-pl; do
-  s=$(last_step "$RUNS/$name" $SG_EVERY)
+  s=$(checkpoint_step "$RUNS/$name" $SG_EVERY)
   [ "$s" -lt "$COMMON_STEP" ] && COMMON_STEP=$s
 done
-# kimg counts every real picture a step shows D, the lazy R1 phase's too: StyleGAN 32 x (1 + 1/16) = 34
-# per step, DCGAN 64 x (1 + 1/4) = 80; DCGAN's nearest checkpoint to the same kimg.
-DC_MATCH=$(( (SG_LAST * 34 / 80 + DC_EVERY / 2) / DC_EVERY * DC_EVERY ))
-echo "shipped StyleGAN's last step $SG_LAST ($((SG_LAST * 34)) real pictures); ablation at step $COMMON_STEP; DCGAN at step $DC_MATCH"
+# The budget is the count of real pictures D saw (the lazy R1 phases' too), read from the checkpoints.
+SG_IMAGES=$(images_at "$RUNS/sg" "$SG_LAST")
+DC_MATCH=$(checkpoint_step "$RUNS/dcgan" "$DC_EVERY" "$SG_IMAGES")
+echo "shipped StyleGAN's last step $SG_LAST ($SG_IMAGES real pictures); ablation at step $COMMON_STEP; DCGAN at step $DC_MATCH"
 evaluate() {  # name, run, args...
   local name=$1 run=$2; shift 2
   capped 150 $G evaluate "$RUNS/$run" --device "$DEVICE" -n "$EVAL_N" --json "$@" > "$RUNS/eval-$name.json" 2> "$RUNS/eval-$name.err"
