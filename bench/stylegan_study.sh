@@ -38,38 +38,7 @@ DC_EVERY=${DC_EVERY:-100}   # 100 steps x 80 (64 + R1's 64 every 4th step) = 8 k
 EVAL_N=${EVAL_N:-10000}
 COMMON="--device $DEVICE --quiet --set train.checkpoint_minutes=0 --set train.keep_checkpoints=100"
 
-capped() {  # seconds at most, command...: run it within what is left of DEADLINE_S
-  local cap=$1; shift
-  local left=$((DEADLINE_S - SECONDS - 25))
-  [ "$left" -lt "$cap" ] && cap=$left
-  if [ "$cap" -lt 10 ]; then echo "skipped (out of time): $*"; return 124; fi
-  timeout "$cap" "$@"
-}
-
-train_for() {  # seconds, run name, preset, overrides...
-  local secs=$1 name=$2 preset=$3; shift 3
-  timeout -s TERM "$secs" $G train "$preset" --out "$RUNS/$name" $COMMON "$@" > "$RUNS/$name.log" 2>&1
-  echo "$name: rc $? $(tail -n 1 "$RUNS/$name.log")"
-}
-
-checkpoint_step() {  # run, every, [images]: the step of the run's newest checkpoint at a multiple of
-  # every (else its newest), or with images: of the checkpoint whose count of real pictures is nearest
-  python3 - "$@" <<'EOF'
-import sys
-from ganforge.train.checkpoint import list_checkpoints, read_state
-run, every = sys.argv[1], int(sys.argv[2])
-seen = {(s := read_state(c))["step"]: s["images_seen"] for c in list_checkpoints(run)}
-if len(sys.argv) > 3:
-    print(min(seen, key=lambda step: abs(seen[step] - int(sys.argv[3]))) if seen else 0)
-else:
-    print(max([s for s in seen if s % every == 0] or seen or [0]))
-EOF
-}
-
-images_at() {  # run, step: real pictures seen at that checkpoint
-  python3 -c "import sys; from ganforge.train.checkpoint import read_state; from pathlib import Path
-print(read_state(Path(sys.argv[1]) / 'checkpoints' / f'step_{int(sys.argv[2]):09d}')['images_seen'])" "$1" "$2"
-}
+. "$(dirname "$0")/study_lib.sh"
 
 echo "phase 1: training, ${TRAIN_S}s, side by side"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null

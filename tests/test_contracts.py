@@ -332,3 +332,45 @@ def test_method_state_in_the_checkpoint_is_required_by_a_stateless_method(tmp_pa
     method = load_run(run_dir).method
     with pytest.raises(GanforgeError, match="holds state for method gan"):
         method.load_state_dict({"pool": torch.zeros(1)}, {})
+
+
+def _gradient_penalising_presets():
+    from ganforge.methods.gan import GANMethod
+    from ganforge.methods.stylegan import StyleGANMethod
+
+    return sorted(p for p in list_presets()
+                  if issubclass(METHODS[load_config(p).method.name], GANMethod | StyleGANMethod))
+
+
+def test_only_the_gan_family_and_stylegan_differentiate_gradients():
+    """create_graph (a loss that differentiates a gradient) appears only in the modules whose
+    phases the next test checks."""
+    from pathlib import Path
+
+    src = Path(ganforge.__file__).parent
+    users = sorted(str(f.relative_to(src)) for f in src.rglob("*.py") if "create_graph=True" in f.read_text())
+    assert users == ["losses/gan.py", "methods/stylegan.py"], users
+
+
+@pytest.mark.parametrize("preset", _gradient_penalising_presets())
+def test_phases_declare_their_double_backward(preset, monkeypatch):
+    """Phase.double_backward is what train.compile relies on to run a phase uncompiled: it must
+    be true exactly for the phases whose loss takes a gradient with create_graph."""
+    cfg = load_config(preset)  # covers R1 inside the D phase (toy-ring), lazy R1, the gradient penalty, path length
+    spec = SOURCE_SPECS[cfg.data.source]
+    r = cfg.data.resolution
+    if r and spec.is_image and spec.sample_shape[1:] != (r, r):
+        spec = dataclasses.replace(spec, sample_shape=(spec.sample_shape[0], r, r))
+    method = build_method(cfg, spec)
+    tensors = {"x": torch.rand(4, *spec.sample_shape) * 2 - 1}
+    if spec.n_classes:
+        tensors["y"] = torch.arange(4) % spec.n_classes
+    batch, carry = ganforge.data.Batch(tensors), {}
+    real_grad, seen = torch.autograd.grad, []
+    monkeypatch.setattr(torch.autograd, "grad",
+                        lambda *a, **k: seen.append(k.get("create_graph", False)) or real_grad(*a, **k))
+    for phase in method.phases():
+        seen.clear()
+        out = phase.loss(method.models, batch, carry)
+        carry.update({key: out.pop(key) for key in phase.hands_on})
+        assert phase.double_backward == any(seen), (phase.name, seen)

@@ -152,6 +152,10 @@ class TrainConfig:
     precision: str = _opt("fp32", "fp32, or bf16 autocast (CPU and CUDA)",
                           choices=["fp32", "bf16"])
     channels_last: bool = _opt(False, "use the channels_last memory format for conv nets")
+    compile: bool = _opt(False, "compile the trained networks with torch.compile: fewer, fused kernels for a GPU "
+                         "whose step is bound by kernel launches (StyleGAN); the first steps wait for the "
+                         "compiler, and phases that differentiate a gradient (R1, gradient penalty, path length) "
+                         "run the networks uncompiled")
     log_every: int = _opt(50, "steps between rows of metrics.jsonl", min=1)
     sample_every: int = _opt(500, "steps between fixed-noise sample grids; 0 = only at the end",
                              min=0)
@@ -193,7 +197,7 @@ class Config:
 
 
 # Keys a resumed run may change: how long it trains and how it reports, never what it is.
-RESUMABLE_KEYS = {"train.steps", "train.device", "train.log_every", "train.sample_every",
+RESUMABLE_KEYS = {"train.steps", "train.device", "train.compile", "train.log_every", "train.sample_every",
                   "train.checkpoint_every", "train.checkpoint_minutes", "train.keep_checkpoints",
                   "train.nan_rollbacks", "train.eval_samples",
                   "train.eval_every_kimg", "train.health", "train.tensorboard"}

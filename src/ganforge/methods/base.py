@@ -44,7 +44,10 @@ class Phase:
     keeps_graph_of: networks the phase runs with their weights tracked although it does not step
     them, so that an output it hands on can be trained through by a later phase (the fakes a GAN's
     D step made, reused by the G step; the loss itself must see them detached);
-    after_step: called with the models after each optimizer step (e.g. WGAN weight clipping).
+    after_step: called with the models after each optimizer step (e.g. WGAN weight clipping);
+    double_backward: the loss differentiates through a gradient it takes with create_graph (R1,
+    the gradient penalty, path length), which compiled graphs cannot: with train.compile the loop
+    runs such a phase's networks uncompiled.
     """
 
     name: str
@@ -56,6 +59,7 @@ class Phase:
     hands_on: tuple[str, ...] = ()
     keeps_graph_of: tuple[str, ...] = ()
     after_step: Callable[[dict[str, nn.Module]], None] | None = None
+    double_backward: bool = False
 
 
 @dataclass(frozen=True)

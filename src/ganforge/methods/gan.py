@@ -225,9 +225,11 @@ class GANMethod(Method):
         # Reusing fakes: every D step makes them with G's graph; the last one's reach the G step.
         handed = (("handed_fake", "handed_fake_y") if self.n_classes else ("handed_fake",)) if o.reuse_fakes else ()
         phases = [Phase("D", "D", d_loss, repeats=o.d_steps, after_step=clip, hands_on=handed,
-                        keeps_graph_of=("G",) if o.reuse_fakes else ())]
+                        keeps_graph_of=("G",) if o.reuse_fakes else (),
+                        double_backward=o.gp_weight > 0 or (o.r1_gamma > 0 and not lazy_r1))]
         if lazy_r1:
-            phases.append(Phase("D_r1", "D", functools.partial(r1_loss, r1_gamma=o.r1_gamma), every=o.r1_every))
+            phases.append(Phase("D_r1", "D", functools.partial(r1_loss, r1_gamma=o.r1_gamma), every=o.r1_every,
+                                double_backward=True))
         phases.append(Phase("G", "G", functools.partial(generator_loss, game=self.game, acgan_weight=acgan),
                             needs_data=False))
         return phases

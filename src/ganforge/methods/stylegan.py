@@ -146,12 +146,12 @@ class StyleGANMethod(Method):
         phases = [Phase("D", "D", functools.partial(discriminator_loss, mixing=o.mixing, policy=self.policy))]
         if o.r1_gamma > 0:
             phases.append(Phase("D_r1", "D", functools.partial(r1_loss, r1_gamma=o.r1_gamma, policy=self.policy),
-                                every=o.r1_every))
+                                every=o.r1_every, double_backward=True))
         phases.append(Phase("G", "G", functools.partial(generator_loss, mixing=o.mixing, policy=self.policy),
                             needs_data=False))
         if o.pl_weight > 0:
             phases.append(Phase("G_pl", "G", functools.partial(path_length_loss, weight=o.pl_weight, mixing=o.mixing),
-                                needs_data=False, every=o.pl_every))
+                                needs_data=False, every=o.pl_every, double_backward=True))
         return phases
 
     def optimizers(self) -> dict[str, OptimizerSpec]:

@@ -9,6 +9,7 @@ as :class:`LoopHooks` from run-level code (``ganforge.training``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -73,6 +74,20 @@ def make_optimizer(params, spec, device: torch.device) -> torch.optim.Optimizer:
         return cls(params, foreach=device.type == "cuda", **kwargs)
 
 
+def compile_networks(networks) -> bool:
+    """torch.compile each network in place, and its direct children (a method may call a part
+    alone, e.g. StyleGAN's G.synthesis): parameter names and checkpoints stay those of the eager
+    network, and ``torch.compiler.set_stance("force_eager")`` runs them uncompiled."""
+    if not hasattr(torch.compiler, "set_stance"):
+        raise GanforgeError(f"train.compile needs PyTorch 2.6 or newer (this is {torch.__version__}); upgrade "
+                            "torch or set train.compile=false")
+    for net in networks:
+        net.compile()
+        for child in net.children():
+            child.compile()
+    return True
+
+
 @functools.cache
 def stat_name(phase: str, key: str) -> str:
     """metrics.jsonl name of a loss output: 'loss' -> loss/D, 'real' -> loss/D_real, others as-is."""
@@ -124,6 +139,7 @@ class TrainingLoop:
         self.ema_pairs = [(method.ema[name + "_ema"], self.trained[name]) for name in method.ema_networks()]
         self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16")
         self.phases = method.phases()
+        self.compiled = t.compile and compile_networks(self.trained.values())
         self.step, self.images_seen, self.elapsed_s = 0, 0, 0.0
         self.lr_scale = 1.0  # halved by each NaN rollback (train.nan_rollbacks); saved in checkpoints
         self.resumed = False
@@ -292,7 +308,8 @@ class TrainingLoop:
                 self.batch = next(self.batches)
                 self.images_seen += len(self.batch) * self.world.size
             # Forward and loss; a lazy phase's loss is scaled by its interval.
-            with self.autocast:
+            uncompiled = self.compiled and phase.double_backward
+            with self.autocast, torch.compiler.set_stance("force_eager") if uncompiled else contextlib.nullcontext():
                 out = phase.loss(self.trained, self.batch, carry)
             for key in phase.hands_on:
                 carry[key] = out.pop(key)
