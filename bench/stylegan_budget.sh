@@ -19,8 +19,11 @@
 #
 #   bash bench/stylegan_budget.sh OUT_DIR [DEVICE] [TRAIN_S] [DEADLINE_S] [FROM_DIR]
 #
-# Environment: SG_EVERY, DC_EVERY (checkpoint intervals), EVAL_N, COMPILE. FROM_DIR holds a previous leg's sg-ckpt.tar.part-* and study.tar.gz. DEADLINE_S (default 575)
-# bounds the whole script as in stylegan_study.sh.
+# Environment: SG_EVERY, DC_EVERY (checkpoint intervals), EVAL_N, COMPILE (false: a dry run on a
+# CPU). FROM_DIR holds a previous leg's sg-ckpt.tar.part-* and study.tar.gz, or is the folder a
+# previous leg worked in on this machine (printed as it starts; a warm device keeps it). A later
+# leg trains sg alone and skips the evaluation: evaluate its last checkpoint wherever it lands.
+# DEADLINE_S (default 575) bounds the whole script as in stylegan_study.sh.
 set -u
 OUT=${1:?usage: stylegan_budget.sh OUT_DIR [DEVICE] [TRAIN_S] [DEADLINE_S] [FROM_DIR]}
 DEVICE=${2:-cuda}
@@ -39,12 +42,17 @@ COMPILE=${COMPILE:-true}   # false: a dry run of the script on a CPU
 COMMON="--device $DEVICE --quiet --set train.checkpoint_minutes=0 --set train.keep_checkpoints=100"
 . "$(dirname "$0")/study_lib.sh"
 
-if [ -n "$FROM" ]; then  # the previous leg's sg run: its files, then its last checkpoint
+if [ -d "$FROM/runs/sg/checkpoints" ]; then  # a previous leg's WORK folder on this machine: continue in it
+  WORK=$FROM
+  RUNS=$WORK/runs
+  mv "$RUNS/sg.log" "$RUNS/sg.leg-before-$(date +%s).log"
+elif [ -n "$FROM" ]; then  # the previous leg's packed sg run: its files, then its last checkpoint
   tar -xzf "$FROM/study.tar.gz" -C "$WORK" runs/sg runs/sg.log
   mv "$RUNS/sg.log" "$RUNS/sg.leg-before.log"
   cat "$FROM"/sg-ckpt.tar.part-* | tar -xf - -C "$WORK"
-  echo "continuing sg from $(ls "$RUNS/sg/checkpoints")"
 fi
+echo "working in $WORK (a later leg on this machine: FROM_DIR=$WORK)"
+[ -n "$FROM" ] && echo "continuing sg from $(ls "$RUNS/sg/checkpoints" | tail -n 1)"
 
 echo "phase 1: training, ${TRAIN_S}s, side by side"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null
@@ -100,7 +108,11 @@ for f in "$RUNS"/eval-*.json; do echo "== $f"; head -c 400 "$f"; echo; done
 fi
 
 echo "packing at ${SECONDS}s"
-tar -czf "$OUT/study.tar.gz" -C "$WORK" --exclude='checkpoints' runs
+if [ -n "$FROM" ]; then  # the ablation and DCGAN came back with the first leg
+  tar -czf "$OUT/study.tar.gz" -C "$WORK" --exclude='checkpoints' runs/sg runs/sg.log
+else
+  tar -czf "$OUT/study.tar.gz" -C "$WORK" --exclude='checkpoints' runs
+fi
 LAST=runs/sg/checkpoints/$(printf 'step_%09d' "$(checkpoint_step "$RUNS/sg" 1)")
 tar -cf - -C "$WORK" "$LAST" | split -b 15m - "$OUT/sg-ckpt.tar.part-"
 ls -la "$OUT"

@@ -19,7 +19,10 @@ median / max over rounds) and each variant's ratio to the two conventional loops
 - ganforge fp32: the same with train.precision=fp32 and channels_last off;
 - ganforge, no health probe: train.health=false;
 - ganforge, reuse fakes: method.reuse_fakes=true, the recipe's order (G's step trains through the
-  fakes of the D step instead of a fresh batch of noise: one G forward less per iteration).
+  fakes of the D step instead of a fresh batch of noise: one G forward less per iteration);
+- with --device cuda only, ganforge compiled and ganforge fp32 compiled: train.compile=true (on a
+  CPU compiling costs a minute or two per process and buys nothing here); the compiler's time
+  falls in the warm-up steps, which are not timed.
 
 Both loops draw batches from the same uint8 tensor held in memory (on the GPU with --device cuda),
 converting each to [-1, 1]. On CUDA the conventional loop's clock starts and stops after a
@@ -42,6 +45,7 @@ import torch.nn.functional as F
 
 VARIANTS = ("conventional fp32", "conventional bf16 + channels_last", "ganforge", "ganforge fp32",
             "ganforge, no health probe", "ganforge, reuse fakes")
+CUDA_VARIANTS = ("ganforge, compiled", "ganforge fp32, compiled")
 
 
 def synchronise(device: str) -> None:
@@ -126,7 +130,10 @@ def measure(variant: str, preset: str, steps: int, warmup: int, device: str) -> 
         return conventional(preset, steps, warmup, fast="bf16" in variant, device=device)
     overrides = {"ganforge": [], "ganforge fp32": ["train.precision=fp32", "train.channels_last=false"],
                  "ganforge, no health probe": ["train.health=false"],
-                 "ganforge, reuse fakes": ["method.reuse_fakes=true"]}[variant]
+                 "ganforge, reuse fakes": ["method.reuse_fakes=true"],
+                 "ganforge, compiled": ["train.compile=true"],
+                 "ganforge fp32, compiled": ["train.precision=fp32", "train.channels_last=false",
+                                             "train.compile=true"]}[variant]
     return ganforge_loop(preset, steps, warmup, overrides, device)
 
 
@@ -138,16 +145,17 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    ap.add_argument("--variant", choices=VARIANTS, help="measure only this variant, in this process")
+    ap.add_argument("--variant", choices=VARIANTS + CUDA_VARIANTS, help="measure only this variant, in this process")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.variant:
         print(json.dumps({"img_per_s": measure(args.variant, args.preset, args.steps, args.warmup,
                                                            args.device)}))
         return 0
-    results: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    variants = VARIANTS + (CUDA_VARIANTS if args.device == "cuda" else ())
+    results: dict[str, list[float]] = {v: [] for v in variants}
     for r in range(args.rounds):
-        for variant in VARIANTS if r % 2 == 0 else VARIANTS[::-1]:
+        for variant in variants if r % 2 == 0 else variants[::-1]:
             done = subprocess.run([sys.executable, __file__, "--preset", args.preset, "--steps", str(args.steps),
                                    "--warmup", str(args.warmup), "--threads", str(args.threads),
                                    "--device", args.device, "--variant", variant],
