@@ -80,3 +80,24 @@ def test_compiled_training_runs_penalty_phases_uncompiled_and_resumes(tmp_path):
     assert [r["step"] for r in rows] == [6, 12, 18]
     assert all(math.isfinite(r["loss/D"]) and r["gp"] > 0 for r in rows)
     assert ganforge.load_run(run).sample(50, seed=0).shape == (50, 2)
+
+
+def test_summary_names_every_device_a_resumed_run_trained_on(tmp_path):
+    """A run continued on another device says so ("on cuda, then cpu"): its time and img/s span
+    both. Here the first leg's checkpoint is marked as made on CUDA, as one carried from a GPU is."""
+    from ganforge.train import checkpoint as ckpt_io
+
+    overrides = ["train.steps=10", "train.device=cpu", "train.log_every=5", "train.checkpoint_every=5",
+                 "data.toy_points=2000"]
+    run = ganforge.train(load_config("toy-ring", overrides), tmp_path / "run", progress=False, log=quiet)
+    assert json.loads((run / "summary.json").read_text())["device"] == "cpu"
+    last = ckpt_io.latest_checkpoint(run)
+    state = json.loads((last / "state.json").read_text())
+    assert state["devices"] == ["cpu"]
+    (last / "state.json").write_text(json.dumps({**state, "devices": ["cuda"]}))
+    ganforge.api.resume(run, ["train.steps=15"], progress=False, log=quiet)
+    assert json.loads((run / "summary.json").read_text())["device"] == "cuda, then cpu"
+    assert "on cuda, then cpu (fp32)" in (run / "summary.txt").read_text()
+    assert json.loads((ckpt_io.latest_checkpoint(run) / "state.json").read_text())["devices"] == ["cuda", "cpu"]
+    ganforge.api.resume(run, ["train.steps=20"], progress=False, log=quiet)  # on the same device: no repeat
+    assert json.loads((run / "summary.json").read_text())["device"] == "cuda, then cpu"

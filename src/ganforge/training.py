@@ -169,7 +169,8 @@ def run_training(run_dir: Path, cfg: Config, *, resume: bool = False, progress: 
         raise
     finally:
         hooks.close()
-    return finish_run(run_dir, cfg, method, dataset, device, final_samples, log, setup_s=setup_s)
+    return finish_run(run_dir, cfg, method, dataset, device, final_samples, log, setup_s=setup_s,
+                      trained_on=loop.devices)
 
 
 def _silent(*_) -> None:
@@ -217,8 +218,10 @@ def write_report_quietly(run_dir: Path, log=print) -> Path | None:
 
 
 def finish_run(run_dir: Path, cfg: Config, method: Method, dataset: Dataset, device, final_samples: Path,
-               log=print, setup_s: float | None = None) -> dict:
-    """Plots, the 2-D evaluation (eval.json), summary.txt/.json and report.html."""
+               log=print, setup_s: float | None = None, trained_on: list[str] | None = None) -> dict:
+    """Plots, the 2-D evaluation (eval.json), summary.txt/.json and report.html. ``trained_on``:
+    every device the run trained on, in order, when a resume moved it (the summary says "on cuda,
+    then cpu"; its time and img/s span them all)."""
     from ganforge.report.summary import write_summary
 
     rows = read_metrics(run_dir)
@@ -231,7 +234,9 @@ def finish_run(run_dir: Path, cfg: Config, method: Method, dataset: Dataset, dev
         evaluation = evaluate_points(method.sample(cfg.train.eval_samples, seed, device), dataset, seed)
         (run_dir / "eval.json").write_text(json.dumps(evaluation, indent=2))
     world = distributed.world()
-    where = f"{device} x {world.size} processes" if world.active else device  # the summary's "on ..."
+    where = ", then ".join(trained_on) if trained_on else str(device)  # the summary's "on ..."
+    if world.active:
+        where = f"{where} x {world.size} processes"
     summary = write_summary(run_dir, cfg, rows, final_samples, evaluation, where, method.objective(), setup_s)
     write_report_quietly(run_dir, log)
     return summary

@@ -141,6 +141,7 @@ class TrainingLoop:
         self.phases = method.phases()
         self.compiled = t.compile and compile_networks(self.trained.values())
         self.step, self.images_seen, self.elapsed_s = 0, 0, 0.0
+        self.devices = [device.type]  # every device the run trained on, in order (a resume elsewhere adds one)
         self.lr_scale = 1.0  # halved by each NaN rollback (train.nan_rollbacks); saved in checkpoints
         self.resumed = False
         self.batch = None
@@ -159,6 +160,8 @@ class TrainingLoop:
                                 "without --resume")
         ckpt, state = ckpt_io.load_newest_usable(candidates, self.load, self.log)
         self.step, self.images_seen, self.elapsed_s = state["step"], state["images_seen"], state["elapsed_s"]
+        earlier = state.get("devices", [])
+        self.devices = earlier if earlier[-1:] == self.devices[-1:] else earlier + self.devices[-1:]
         self.set_lr_scale(state.get("lr_scale", 1.0))
         self.sums.clear()
         self.counts.clear()
@@ -195,7 +198,7 @@ class TrainingLoop:
         if self.world.is_main:
             ckpt_io.save_checkpoint(self.run_dir, self.step, self.networks, self.optimizers, {
                 "images_seen": self.images_seen, "elapsed_s": self.elapsed_s, "batches": self.batches.state_dict(),
-                "lr_scale": self.lr_scale,
+                "lr_scale": self.lr_scale, "devices": self.devices,
                 "config": self.cfg.to_dict(), "data": json.loads((self.run_dir / "run.json").read_text()),
             }, keep=self.cfg.train.keep_checkpoints, method_state=self.method.state_dict())
         distributed.barrier()  # no rank reads a checkpoint (a rollback) before it is complete
