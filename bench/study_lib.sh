@@ -1,4 +1,5 @@
-# Helpers shared by the GPU study scripts (sourced; they read G, RUNS, COMMON and DEADLINE_S).
+# Helpers shared by the GPU study scripts (sourced; they read G, RUNS, COMMON, DEVICE, EVAL_N and
+# DEADLINE_S).
 
 capped() {  # seconds at most, command...: run it within what is left of DEADLINE_S
   local cap=$1; shift
@@ -53,4 +54,20 @@ EOF
 images_at() {  # run, step: real pictures seen at that checkpoint
   python3 -c "import sys; from ganforge.train.checkpoint import read_state; from pathlib import Path
 print(read_state(Path(sys.argv[1]) / 'checkpoints' / f'step_{int(sys.argv[2]):09d}')['images_seen'])" "$1" "$2"
+}
+
+common_step() {  # every, run...: the largest step at a multiple of every that all the runs checkpointed
+  local every=$1 step s run; shift
+  step=$(checkpoint_step "$RUNS/$1" "$every")
+  for run in "$@"; do
+    s=$(checkpoint_step "$RUNS/$run" "$every")
+    [ "$s" -lt "$step" ] && step=$s
+  done
+  echo "$step"
+}
+
+evaluate() {  # name, run, args...: `ganforge evaluate` into RUNS/eval-name.json
+  local name=$1 run=$2; shift 2
+  capped 150 $G evaluate "$RUNS/$run" --device "$DEVICE" -n "$EVAL_N" --json "$@" > "$RUNS/eval-$name.json" 2> "$RUNS/eval-$name.err"
+  echo "eval $name: rc $?"
 }

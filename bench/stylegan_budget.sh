@@ -80,31 +80,21 @@ print(f"{Path(sys.argv[1]).name}: step {rows[-1]['step']}, {rows[-1]['kimg']} ki
 EOF
 done
 
-echo "phase 2: evaluation"
-[ -n "$FROM" ] && SKIP_EVAL=1  # the ablation and DCGAN ran in the first leg only
-if [ -z "${SKIP_EVAL:-}" ]; then
-COMMON_STEP=$(checkpoint_step "$RUNS/sg" $SG_EVERY)
-for name in sg-no-demod sg-no-mixing sg-no-pl; do
-  s=$(checkpoint_step "$RUNS/$name" $SG_EVERY)
-  [ "$s" -lt "$COMMON_STEP" ] && COMMON_STEP=$s
-done
-SG_IMAGES=$(images_at "$RUNS/sg" "$COMMON_STEP")
-DC_MATCH=$(checkpoint_step "$RUNS/dcgan" "$DC_EVERY" "$SG_IMAGES")
-echo "ablation at step $COMMON_STEP ($SG_IMAGES real pictures); DCGAN at step $DC_MATCH"
-evaluate() {  # name, run, args...
-  local name=$1 run=$2; shift 2
-  capped 150 $G evaluate "$RUNS/$run" --device "$DEVICE" -n "$EVAL_N" --json "$@" > "$RUNS/eval-$name.json" 2> "$RUNS/eval-$name.err"
-  echo "eval $name: rc $?"
-}
-for name in sg sg-no-demod sg-no-mixing sg-no-pl; do
-  evaluate "ablation-$name" "$name" --step "$COMMON_STEP" &
-done
-evaluate dcgan-match dcgan --step "$DC_MATCH" &
-evaluate dcgan-last dcgan &
-capped 150 $G sample "$RUNS/sg-no-demod" --step "$COMMON_STEP" --device "$DEVICE" -n 64 \
-  -o "$RUNS/sg_no_demod_samples.png" > "$RUNS/pictures.log" 2>&1 &
-wait
-for f in "$RUNS"/eval-*.json; do echo "== $f"; head -c 400 "$f"; echo; done
+if [ -z "$FROM" ]; then  # the ablation and DCGAN ran in the first leg only
+  echo "phase 2: evaluation"
+  COMMON_STEP=$(common_step $SG_EVERY sg sg-no-demod sg-no-mixing sg-no-pl)
+  SG_IMAGES=$(images_at "$RUNS/sg" "$COMMON_STEP")
+  DC_MATCH=$(checkpoint_step "$RUNS/dcgan" "$DC_EVERY" "$SG_IMAGES")
+  echo "ablation at step $COMMON_STEP ($SG_IMAGES real pictures); DCGAN at step $DC_MATCH"
+  for name in sg sg-no-demod sg-no-mixing sg-no-pl; do
+    evaluate "ablation-$name" "$name" --step "$COMMON_STEP" &
+  done
+  evaluate dcgan-match dcgan --step "$DC_MATCH" &
+  evaluate dcgan-last dcgan &
+  capped 150 $G sample "$RUNS/sg-no-demod" --step "$COMMON_STEP" --device "$DEVICE" -n 64 \
+    -o "$RUNS/sg_no_demod_samples.png" > "$RUNS/pictures.log" 2>&1 &
+  wait
+  for f in "$RUNS"/eval-*.json; do echo "== $f"; head -c 400 "$f"; echo; done
 fi
 
 echo "packing at ${SECONDS}s"

@@ -53,20 +53,11 @@ ls "$RUNS"/*/checkpoints | head -50
 
 echo "phase 2: evaluation"
 SG_LAST=$(checkpoint_step "$RUNS/sg" $SG_EVERY)
-COMMON_STEP=$SG_LAST
-for name in sg-no-demod sg-no-mixing sg-no-pl; do
-  s=$(checkpoint_step "$RUNS/$name" $SG_EVERY)
-  [ "$s" -lt "$COMMON_STEP" ] && COMMON_STEP=$s
-done
+COMMON_STEP=$(common_step $SG_EVERY sg sg-no-demod sg-no-mixing sg-no-pl)
 # The budget is the count of real pictures D saw (the lazy R1 phases' too), read from the checkpoints.
 SG_IMAGES=$(images_at "$RUNS/sg" "$SG_LAST")
 DC_MATCH=$(checkpoint_step "$RUNS/dcgan" "$DC_EVERY" "$SG_IMAGES")
 echo "shipped StyleGAN's last step $SG_LAST ($SG_IMAGES real pictures); ablation at step $COMMON_STEP; DCGAN at step $DC_MATCH"
-evaluate() {  # name, run, args...
-  local name=$1 run=$2; shift 2
-  capped 150 $G evaluate "$RUNS/$run" --device "$DEVICE" -n "$EVAL_N" --json "$@" > "$RUNS/eval-$name.json" 2> "$RUNS/eval-$name.err"
-  echo "eval $name: rc $?"
-}
 evaluate sg-last sg --step "$SG_LAST" &
 evaluate sg-psi0.5 sg --step "$SG_LAST" --psi 0.5 &
 evaluate sg-psi0.7 sg --step "$SG_LAST" --psi 0.7 &

@@ -181,16 +181,21 @@ SOURCE_SPECS = {"mnist": DataSpec((1, 28, 28), True, 10), "fashion-mnist": DataS
                 "icons-oxygen": DataSpec((3, 128, 128), True, 8)}
 
 
+def preset_data_spec(cfg) -> DataSpec:
+    """The shape of the preset's data, resized where the preset resizes (stylegan-mnist: 32 px)."""
+    spec = SOURCE_SPECS[cfg.data.source]
+    r = cfg.data.resolution
+    if r and spec.is_image and spec.sample_shape[1:] != (r, r):
+        spec = dataclasses.replace(spec, sample_shape=(spec.sample_shape[0], r, r))
+    return spec
+
+
 @pytest.mark.parametrize("preset", sorted(list_presets()))
 def test_every_preset_builds_networks_that_run(preset, vq_runs):
     cfg = load_config(preset)
     if cfg.method.name == "vqprior":  # it reads a finished vqvae run: a tiny one on the same data
         cfg = load_config(preset, [f"method.vq_run={vq_runs(cfg.data.source)}"])
-    spec = SOURCE_SPECS[cfg.data.source]
-    r = cfg.data.resolution
-    if r and spec.is_image and spec.sample_shape[1:] != (r, r):  # the preset resizes (stylegan-mnist: 32 px)
-        spec = dataclasses.replace(spec, sample_shape=(spec.sample_shape[0], r, r))
-    method = build_method(cfg, spec)
+    method = build_method(cfg, preset_data_spec(cfg))
     table = model_summary(method)  # runs every trained network on its example inputs
     assert set(table) == set(method.models) and all(table.values())
     assert method.phases() and method.optimizers()
@@ -357,10 +362,7 @@ def test_phases_declare_their_double_backward(preset, monkeypatch):
     """Phase.double_backward is what train.compile relies on to run a phase uncompiled: it must
     be true exactly for the phases whose loss takes a gradient with create_graph."""
     cfg = load_config(preset)  # covers R1 inside the D phase (toy-ring), lazy R1, the gradient penalty, path length
-    spec = SOURCE_SPECS[cfg.data.source]
-    r = cfg.data.resolution
-    if r and spec.is_image and spec.sample_shape[1:] != (r, r):
-        spec = dataclasses.replace(spec, sample_shape=(spec.sample_shape[0], r, r))
+    spec = preset_data_spec(cfg)
     method = build_method(cfg, spec)
     tensors = {"x": torch.rand(4, *spec.sample_shape) * 2 - 1}
     if spec.n_classes:

@@ -74,7 +74,7 @@ def make_optimizer(params, spec, device: torch.device) -> torch.optim.Optimizer:
         return cls(params, foreach=device.type == "cuda", **kwargs)
 
 
-def compile_networks(networks) -> bool:
+def compile_networks(networks) -> None:
     """torch.compile each network in place, and its direct children (a method may call a part
     alone, e.g. StyleGAN's G.synthesis): parameter names and checkpoints stay those of the eager
     network, and ``torch.compiler.set_stance("force_eager")`` runs them uncompiled."""
@@ -85,7 +85,6 @@ def compile_networks(networks) -> bool:
         net.compile()
         for child in net.children():
             child.compile()
-    return True
 
 
 @functools.cache
@@ -139,7 +138,9 @@ class TrainingLoop:
         self.ema_pairs = [(method.ema[name + "_ema"], self.trained[name]) for name in method.ema_networks()]
         self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16")
         self.phases = method.phases()
-        self.compiled = t.compile and compile_networks(self.trained.values())
+        self.compiled = t.compile
+        if self.compiled:
+            compile_networks(self.trained.values())
         self.step, self.images_seen, self.elapsed_s = 0, 0, 0.0
         self.devices = [device.type]  # every device the run trained on, in order (a resume elsewhere adds one)
         self.lr_scale = 1.0  # halved by each NaN rollback (train.nan_rollbacks); saved in checkpoints
