@@ -1,12 +1,14 @@
-"""The demo's quality within its CPU budget: variants of dcgan-mnist over several seeds, each
-scored by the share of clear samples (mnist-lenet gives the top class p >= 0.9), FID and the
-CPU time of training.
+"""The MNIST GANs' quality within their CPU budget: variants of dcgan-mnist (the demo) or
+cgan-mnist over several seeds, each scored by the share of clear samples (mnist-lenet gives the
+top class p >= 0.9), the conditional accuracy (cgan: the share classified as the class asked
+for), FID and the CPU time of training.
 
-    python bench/demo_quality.py [--variants preset,ema,...] [--seeds 0,1,2] [--n-eval 10000]
+    python bench/demo_quality.py [--preset dcgan-mnist|cgan-mnist] [--variants preset,ema,...]
+                                 [--seeds 0,1,2] [--n-eval 10000]
 
-Every variant trains the dcgan-mnist preset with its overrides (the preset's 2,400 steps unless a
-variant sets train.steps), in this process, then evaluates 10,000 samples (seed 0) against the
-MNIST test split in the canonical mnist-lenet. "CPU s" is this process's CPU time while training
+Every variant trains the preset with its overrides (the preset's 2,400 steps unless a variant
+sets train.steps), in this process, then evaluates 10,000 samples (seed 0) against the MNIST
+test split in the canonical mnist-lenet. "CPU s" is this process's CPU time while training
 (all threads), the budget the demo is held to; "wall s" the elapsed time. Per-seed values are
 printed, then each variant's mean and spread (min-max).
 """
@@ -26,6 +28,7 @@ from ganforge.config import load_config
 VARIANTS = {
     "preset": [],
     "ema": ["method.ema_halflife_kimg=10"],
+    "ema-4800": ["method.ema_halflife_kimg=10", "train.steps=4800"],
     "reuse": ["method.reuse_fakes=true"],
     "ema+reuse": ["method.ema_halflife_kimg=10", "method.reuse_fakes=true"],
     "ema+reuse-2800": ["method.ema_halflife_kimg=10", "method.reuse_fakes=true", "train.steps=2800"],
@@ -40,8 +43,8 @@ VARIANTS = {
 }
 
 
-def one_run(overrides: list[str], seed: int, n_eval: int) -> dict:
-    cfg = load_config("dcgan-mnist", overrides + [f"train.seed={seed}", "train.sample_every=0",
+def one_run(preset: str, overrides: list[str], seed: int, n_eval: int) -> dict:
+    cfg = load_config(preset, overrides + [f"train.seed={seed}", "train.sample_every=0",
                                                   "train.checkpoint_every=0"])
     with tempfile.TemporaryDirectory() as tmp:
         cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -49,13 +52,16 @@ def one_run(overrides: list[str], seed: int, n_eval: int) -> dict:
         cpu_s, wall_s = time.process_time() - cpu0, time.perf_counter() - wall0
         card = ganforge.evaluate(run, n=n_eval, metrics=["fid", "pr", "classes"], log=lambda *_: None)
     m = card["metrics"]
+    accuracy = m.get("conditional_accuracy", {}).get("value")
     return {"seed": seed, "steps": cfg.train.steps, "cpu_s": round(cpu_s, 1), "wall_s": round(wall_s, 1),
-            "clear": m["classes"]["confident"], "classes_seen": m["classes"]["classes_seen"],
+            "clear": m["classes"]["confident"], "conditional_accuracy": accuracy,
+            "classes_seen": m["classes"]["classes_seen"],
             "fid": m["fid"]["value"], "precision": m["pr"]["precision"], "recall": m["pr"]["recall"]}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="dcgan-mnist", choices=["dcgan-mnist", "cgan-mnist"])
     ap.add_argument("--variants", default="preset,ema,ema+reuse", help="comma-separated, of: " + ", ".join(VARIANTS))
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--n-eval", type=int, default=10000)
@@ -68,10 +74,11 @@ def main() -> int:
             ap.error(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
         rows = []
         for seed in (int(s) for s in args.seeds.split(",")):
-            r = one_run(VARIANTS[variant], seed, args.n_eval)
+            r = one_run(args.preset, VARIANTS[variant], seed, args.n_eval)
             rows.append(r)
             if not args.json:
-                print(f"{variant:<24} seed {seed}  clear {100 * r['clear']:5.1f}%  FID {r['fid']:6.1f}  "
+                acc = f"  cond. acc {100 * r['conditional_accuracy']:5.2f}%" if r["conditional_accuracy"] else ""
+                print(f"{variant:<24} seed {seed}  clear {100 * r['clear']:5.1f}%{acc}  FID {r['fid']:6.1f}  "
                       f"P/R {r['precision']:.3f}/{r['recall']:.3f}  classes {r['classes_seen']}  "
                       f"{r['steps']} steps  CPU {r['cpu_s']:.0f} s  wall {r['wall_s']:.0f} s", flush=True)
         out[variant] = rows
@@ -79,10 +86,14 @@ def main() -> int:
         print(json.dumps(out))
         return 0
     print()
-    print(f"{'variant':<24}{'clear % (min-max)':>22}{'FID (min-max)':>24}{'CPU s':>8}")
+    conditional = args.preset == "cgan-mnist"
+    print(f"{'variant':<24}{'clear % (min-max)':>22}" + (f"{'cond. acc % (min-max)':>26}" if conditional else "")
+          + f"{'FID (min-max)':>24}{'CPU s':>8}")
     for variant, rows in out.items():
         clear, fid = [100 * r["clear"] for r in rows], [r["fid"] for r in rows]
-        print(f"{variant:<24}{statistics.mean(clear):>8.1f} ({min(clear):.1f}-{max(clear):.1f})"
+        acc = [100 * r["conditional_accuracy"] for r in rows] if conditional else []
+        accuracy = f"{statistics.mean(acc):>11.2f} ({min(acc):.2f}-{max(acc):.2f})" if acc else ""
+        print(f"{variant:<24}{statistics.mean(clear):>8.1f} ({min(clear):.1f}-{max(clear):.1f}){accuracy}"
               f"{statistics.mean(fid):>12.1f} ({min(fid):.1f}-{max(fid):.1f})"
               f"{statistics.mean(r['cpu_s'] for r in rows):>8.0f}")
     return 0

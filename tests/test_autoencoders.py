@@ -18,7 +18,10 @@ from ganforge.losses.vae import (
     gaussian_kl,
     gaussian_log_likelihood,
     importance_sampled_log_likelihood,
+    importance_weighted_bound,
     kl_weight,
+    posterior_log_density,
+    standard_normal_log_density,
 )
 from ganforge.metrics.roc import auroc, roc_curve
 from ganforge.models.autoencoder import build_autoencoder
@@ -98,6 +101,62 @@ def test_importance_sampling_recovers_a_known_likelihood():
     log_px, elbo = importance_sampled_log_likelihood(_FixedEncoder(mu + 0.3, logvar + 0.5), dec, x, x, k=5000)
     assert float(elbo) < exact - 0.3
     assert float(log_px) == pytest.approx(exact, abs=0.02)
+
+
+def test_importance_weighted_bound_by_hand():
+    # weights 1 and 3: log((1 + 3) / 2) = log 2; one sample: the log weight itself (the ELBO's estimate)
+    log_w = torch.tensor([[0.0, -1.0], [math.log(3.0), -1.0]])
+    assert importance_weighted_bound(log_w).tolist() == pytest.approx([math.log(2.0), -1.0])
+    assert importance_weighted_bound(log_w[:1]).tolist() == pytest.approx([0.0, -1.0])
+    # Jensen: the bound is never below the mean of its log weights
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(50, 20, generator=g) * 3
+    assert (importance_weighted_bound(w) >= w.mean(0) - 1e-6).all()
+    # log N(0; 0, 1) per dimension is -log(2 pi)/2; q at eps = 0 with sigma 2 adds -log 2 per dimension
+    assert float(standard_normal_log_density(torch.zeros(3))) == pytest.approx(-1.5 * math.log(2 * math.pi))
+    assert float(posterior_log_density(torch.zeros(1, 2), torch.full((1, 2), math.log(4.0)))) == pytest.approx(
+        -math.log(2 * math.pi) - 2 * math.log(2.0))
+
+
+def test_iwae_training_raises_its_bound_and_ties_to_the_elbo_at_one_sample():
+    """method.iw_samples: the loss is minus L_k of the same model and batch (checked against a
+    direct computation), L_k >= the ELBO, and k = 1 is the ELBO path itself."""
+    from ganforge.data import Batch, DataSpec
+    from ganforge.methods import build_method
+
+    def method_with(k):
+        cfg = load_config("vae-mlp-mnist", [f"method.iw_samples={k}", "model.ae_width=32", "model.z_dim=4"])
+        torch.manual_seed(0)  # the same weights for every k
+        return build_method(cfg, DataSpec((1, 28, 28), True, 10))
+
+    x = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    batch = Batch(x)
+    iwae = method_with(50)
+    iwae.images_seen = 10**9  # past the warm-up: w = 1
+    torch.manual_seed(2)
+    out = iwae.loss(iwae.models, batch)
+    # The same draws by hand: eps of shape (k, N, z_dim) from the same seed
+    E, G = iwae.models["E"], iwae.models["G"]
+    torch.manual_seed(2)
+    target = torch.bernoulli((x + 1) / 2)
+    mu, logvar = E(target * 2 - 1).chunk(2, 1)
+    eps = torch.randn(50, *mu.shape)
+    z = mu + torch.exp(0.5 * logvar) * eps
+    log_w = (bernoulli_log_likelihood(G.params(z.flatten(0, 1)), target.repeat(50, 1, 1, 1)).view(50, -1)
+             + standard_normal_log_density(z) - posterior_log_density(eps, logvar))
+    by_hand = -(torch.logsumexp(log_w, 0) - math.log(50)).mean()
+    assert float(out["loss"].detach()) == pytest.approx(float(by_hand), rel=1e-5)
+    assert float(out["neg_iw_bound"]) == pytest.approx(float(by_hand), rel=1e-5)
+    assert float(out["neg_iw_bound"]) < float(out["neg_elbo"])  # L_50 > ELBO on an untrained model
+    out["loss"].backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in E.parameters() if p.dim() > 1)
+    # k = 1: the ELBO path (no neg_iw_bound), with the same weights
+    elbo = method_with(1)
+    elbo.images_seen = 10**9
+    assert "neg_iw_bound" not in elbo.loss(elbo.models, batch)
+    with pytest.raises(ganforge.GanforgeError, match="perceptual_weight works with the ELBO only"):
+        build_method(load_config("vae-mnist", ["method.iw_samples=5", "method.perceptual_weight=1"]),
+                     DataSpec((1, 28, 28), True, 10))
 
 
 # -- ROC ---------------------------------------------------------------------------------------

@@ -177,3 +177,36 @@ def test_reuse_fakes_runs_the_generator_once_per_d_step_and_no_more(tmp_path, mo
         rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
         assert all(torch.isfinite(torch.tensor(r["loss/G"])) for r in rows)
         assert len(calls) == 10 * (k if reuse else k + 1)
+
+
+def test_packing_judges_consecutive_samples_joined_along_channels():
+    """PacGAN: D(x_1, x_2) is the inner network on [x_1, x_2] stacked on the channel axis, one score per pack."""
+    from ganforge.data import DataSpec
+    from ganforge.methods import build_method
+
+    method = build_method(load_config("dcgan-stacked-mnist", ["method.pack=2"]), DataSpec((3, 28, 28), True, None))
+    D = method.models["D"].eval()
+    x = torch.randn(6, 3, 28, 28, generator=torch.Generator().manual_seed(0))
+    out = D(x)
+    assert out.shape == (3,)
+    by_hand = D.net(torch.cat([x[2:3], x[3:4]], 1))  # pack 1 = samples 2 and 3
+    assert torch.allclose(out[1], by_hand.flatten()[0], atol=1e-6)
+    assert D.net.net[0].in_channels == 6
+    with pytest.raises(GanforgeError, match="make train.batch_size a multiple of method.pack"):
+        D(x[:5])
+    with pytest.raises(GanforgeError, match="does not divide into packs of method.pack=4"):
+        build_method(load_config("toy-ring", ["method.pack=4", "train.batch_size=250"]), DataSpec((2,), False))
+    with pytest.raises(GanforgeError, match="set method.pack=1 for cgan"):
+        build_method(load_config("cgan-mnist", ["method.pack=2"]), DataSpec((1, 28, 28), True, 10))
+
+
+@pytest.mark.parametrize("overrides", [["method.pack=2"], ["method.pack=4", "method.r1_gamma=0.1"],
+                                       ["method.name=wgan-gp", "method.pack=2", "method.d_steps=2"]])
+def test_packed_games_train_and_evaluate_on_2d_data(tmp_path, overrides):
+    cfg = load_config("toy-ring", TINY + ["train.steps=30"] + overrides)
+    run = ganforge.train(cfg, tmp_path / "r", progress=False, log=lambda *_: None)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all(torch.isfinite(torch.tensor(r["loss/D"])) for r in rows)
+    pack = cfg.method.pack
+    assert f"loss {cfg.method.loss}, packs of {pack}," in (run / "summary.txt").read_text()
+    assert json.loads((run / "eval.json").read_text())["modes_total"] == 8

@@ -7,6 +7,13 @@ q(z | x) = N(mu, diag sigma^2); the prior is p(z) = N(0, I).
 
     ELBO(x) = E_q[log p(x | z)] - KL(q(z | x) || p(z))   <= log p(x)
     KL      = 1/2 sum_j (mu_j^2 + sigma_j^2 - log sigma_j^2 - 1)
+
+With k samples z_i ~ q(z | x) and log w_i = log p(x | z_i) + log p(z_i) - log q(z_i | x):
+
+    L_k(x)  = E[logsumexp_i log w_i - log k]   (Burda et al.'s importance-weighted bound)
+
+ELBO = L_1 <= L_k <= L_{k+1} <= log p(x): training on L_k (IWAE) lets q be a proposal rather than
+the posterior itself, and tightens the bound the model is trained to raise.
 """
 
 from __future__ import annotations
@@ -40,6 +47,23 @@ def log_likelihood(decoder, params: torch.Tensor, target: torch.Tensor) -> torch
     if decoder.likelihood == "bernoulli":
         return bernoulli_log_likelihood(params, target)
     return gaussian_log_likelihood(params, target, decoder.log_sigma)
+
+
+def standard_normal_log_density(z: torch.Tensor) -> torch.Tensor:
+    """log N(z; 0, I) summed over the last dimension: (..., z_dim) -> (...)."""
+    return (-0.5 * z.pow(2) - 0.5 * LOG_2PI).sum(-1)
+
+
+def posterior_log_density(eps: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log q(z | x) of z = mu + sigma * eps, from the noise that drew it: sum_j log N(eps_j; 0, 1)
+    - log sigma_j. (..., z_dim) -> (...); ``logvar`` broadcasts against ``eps``."""
+    return (-0.5 * eps.pow(2) - 0.5 * logvar - 0.5 * LOG_2PI).sum(-1)
+
+
+def importance_weighted_bound(log_w: torch.Tensor) -> torch.Tensor:
+    """L_k = logsumexp_i log w_i - log k over the first dimension: (k, N) -> (N,). k = 1 gives the
+    ELBO's single-sample estimate log w_1."""
+    return torch.logsumexp(log_w, 0) - math.log(log_w.shape[0])
 
 
 def split_posterior(h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,12 +106,10 @@ def importance_sampled_log_likelihood(encoder, decoder, target: torch.Tensor, x_
             n = min(chunk, k - start)
             eps = torch.randn(n, mu.shape[1], device=mu.device)
             z = mu[i] + std[i] * eps
-            log_q = (-0.5 * eps.pow(2) - 0.5 * logvar[i] - 0.5 * LOG_2PI).sum(1)
-            log_prior = (-0.5 * z.pow(2) - 0.5 * LOG_2PI).sum(1)
             params = decoder.params(z)
             log_px_z = log_likelihood(decoder, params, target[i:i + 1].expand(n, *target.shape[1:]))
-            weights.append(log_px_z + log_prior - log_q)
+            weights.append(log_px_z + standard_normal_log_density(z) - posterior_log_density(eps, logvar[i]))
         w = torch.cat(weights).double()
-        log_px.append(torch.logsumexp(w, 0) - math.log(k))
+        log_px.append(importance_weighted_bound(w))
         elbo.append(w.mean())
     return torch.stack(log_px), torch.stack(elbo)

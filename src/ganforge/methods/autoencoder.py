@@ -4,7 +4,13 @@ ae:  minimise  -log p(x | z = E(x))                  (binary cross-entropy, or t
 vae: minimise  -E_q[log p(x | z)] + w * KL(q(z|x) || N(0, I)),   q(z|x) = N(mu(x), sigma^2(x))
 
 with w = beta after a linear KL warm-up (w = 1 gives the negative ELBO, logged as ``neg_elbo``
-with w = 1 whatever the schedule). With ``method.binarize`` every batch is binarised afresh
+with w = 1 whatever the schedule). With ``method.iw_samples`` k > 1 the VAE minimises the
+importance-weighted bound instead (IWAE, Burda et al. 2016):
+
+    -L_k = -(logsumexp_i [log p(x | z_i) + w * (log p(z_i) - log q(z_i | x))] - log k),  z_i ~ q(z | x)
+
+(the warm-up weight scales the prior-over-proposal ratio; w = 1 gives the bound, logged as
+``neg_iw_bound``). With ``method.binarize`` every batch is binarised afresh
 (pixel ~ Bernoulli(grey level)), the dynamically binarised MNIST of the likelihood literature.
 All terms are per image in nats, averaged over the batch.
 
@@ -22,7 +28,16 @@ from torch import nn
 from ganforge.config import MethodOptions, _opt
 from ganforge.data import Batch
 from ganforge.errors import GanforgeError
-from ganforge.losses.vae import gaussian_kl, kl_weight, log_likelihood, reparameterize, split_posterior
+from ganforge.losses.vae import (
+    gaussian_kl,
+    importance_weighted_bound,
+    kl_weight,
+    log_likelihood,
+    posterior_log_density,
+    reparameterize,
+    split_posterior,
+    standard_normal_log_density,
+)
 from ganforge.methods.base import Carry, Method, OptimizerSpec, Phase
 from ganforge.methods.graphs import GraphInput, SamplingGraph, latent_graph
 from ganforge.models.autoencoder import build_autoencoder
@@ -45,6 +60,8 @@ class VAEOptions(AEOptions):
     name: str = _opt("vae", "training method")
     beta: float = _opt(1.0, "weight of the KL term (beta-VAE; 1 gives the ELBO)", min=0.0)
     kl_warmup_kimg: float = _opt(0.0, "ramp the KL weight from 0 to beta over this many thousand images", min=0.0)
+    iw_samples: int = _opt(1, "samples of q(z|x) per image: 1 trains on the ELBO, k > 1 on the importance-weighted "
+                           "bound L_k (IWAE; k decoder passes per image)", min=1, max=5000)
 
 
 def likelihood_target(decoder, x: torch.Tensor, binarize: bool) -> torch.Tensor:
@@ -76,6 +93,9 @@ class AutoencoderMethod(Method):
         self.models = {"E": E, "G": G}
         self._features = None
         if cfg.method.perceptual_weight > 0:
+            if getattr(cfg.method, "iw_samples", 1) > 1:
+                raise GanforgeError("method.perceptual_weight works with the ELBO only; set method.iw_samples=1 "
+                                    "or method.perceptual_weight=0")
             self._features = _perceptual_network(cfg.data.source, sample_shape)
 
     def fixed_networks(self) -> dict[str, nn.Module]:
@@ -133,6 +153,8 @@ class AutoencoderMethod(Method):
         m = self.options
         target = likelihood_target(G, batch.x, m.binarize)
         h = E(encoder_input(target, G))
+        if self.variational and m.iw_samples > 1:
+            return self.importance_weighted_loss(G, h, target)
         if self.variational:
             mu, logvar = split_posterior(h)
             z = reparameterize(mu, logvar)
@@ -154,6 +176,25 @@ class AutoencoderMethod(Method):
             loss = loss + m.perceptual_weight * out["perceptual"]
         out["loss"] = loss
         return out
+
+    def importance_weighted_loss(self, G: nn.Module, h: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """IWAE: minus the bound L_k of k samples per image (k = method.iw_samples), the KL warm-up
+        weight scaling log p(z) - log q(z | x). Logged: the single-sample terms averaged over the
+        k draws (recon, kl, neg_elbo) and neg_iw_bound (w = 1)."""
+        m = self.options
+        mu, logvar = split_posterior(h)                                   # (N, z_dim) each
+        eps = torch.randn(m.iw_samples, *mu.shape, device=mu.device, dtype=mu.dtype)
+        z = mu + torch.exp(0.5 * logvar) * eps                            # (k, N, z_dim)
+        log_ratio = (standard_normal_log_density(z.float())
+                     - posterior_log_density(eps.float(), logvar.float()))   # log p(z) - log q(z|x): (k, N)
+        params = G.params(z.flatten(0, 1))                                # (k N, ...)
+        repeated = target.float().expand(m.iw_samples, *target.shape).flatten(0, 1)
+        log_px_z = log_likelihood(G, params.float(), repeated).view(m.iw_samples, -1)   # (k, N)
+        w = kl_weight(self.images_seen, m.beta, m.kl_warmup_kimg)
+        bound = importance_weighted_bound(log_px_z + w * log_ratio)
+        return {"loss": -bound.mean(), "recon": -log_px_z.mean(), "kl": -log_ratio.mean(),
+                "neg_elbo": -(log_px_z + log_ratio).mean().detach(),
+                "neg_iw_bound": -importance_weighted_bound(log_px_z + log_ratio).mean().detach()}
 
     def preview_inputs(self, dataset, seed, n):
         return reconstruction_preview_inputs(dataset, seed)

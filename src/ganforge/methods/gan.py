@@ -32,6 +32,7 @@ from ganforge.methods.base import Carry, Method, OptimizerSpec, Phase
 from ganforge.methods.graphs import GraphInput
 from ganforge.models import build_models
 from ganforge.models.conditional import ConditionalDiscriminator, ConditionalGenerator
+from ganforge.models.packing import PackedDiscriminator, packed_shape
 
 GAN_MODEL_KEYS = ("arch", "z_dim", "g_width", "d_width", "g_depth", "d_depth", "d_norm", "spectral_norm")
 
@@ -57,6 +58,9 @@ class GANOptions(MethodOptions):
     reuse_fakes: bool = _opt(False, "G's step trains through the fakes of the iteration's last D step instead of "
                              "drawing fresh noise: one generator forward less per iteration (the PyTorch DCGAN "
                              "example's order); G's forward graph is kept from the D step")
+    pack: int = _opt(1, "PacGAN: D judges this many samples at once, joined along channels (1: one at a time; "
+                     "the paper's 2-4 penalise mode collapse); train.batch_size must divide by it",
+                     min=1, max=16)
 
 
 @dataclass
@@ -210,10 +214,17 @@ class GANMethod(Method):
         super().__init__(cfg, data)
         o = self.options
         self.game = GAMES[o.loss]
+        if cfg.train.batch_size % o.pack:
+            raise GanforgeError(f"train.batch_size {cfg.train.batch_size} does not divide into packs of "
+                                f"method.pack={o.pack}; use a multiple of {o.pack}")
         self.models = dict(zip(("G", "D"), self.build_networks(cfg.model, data), strict=True))
 
     def build_networks(self, model_cfg, data):
-        return build_models(model_cfg, tuple(data.sample_shape), data.is_image)
+        shape, pack = tuple(data.sample_shape), self.options.pack
+        G, D = build_models(model_cfg, shape, data.is_image)
+        if pack > 1:  # D rebuilt to read m samples side by side
+            D = PackedDiscriminator(build_models(model_cfg, packed_shape(shape, pack), data.is_image)[1], pack)
+        return G, D
 
     def phases(self) -> list[Phase]:
         o = self.options
@@ -241,14 +252,18 @@ class GANMethod(Method):
         return {"D": OptimizerSpec(o.lr_d, **common), "G": OptimizerSpec(o.lr_g, **common)}
 
     def critic(self):
+        if self.options.pack > 1:
+            return None  # D scores packs of points: there is no surface over single points to draw
         return self.models["D"], self.game.probabilistic
 
     def objective(self) -> str:
-        return f"loss {self.game.name}"
+        packed = f", packs of {self.options.pack}" if self.options.pack > 1 else ""
+        return f"loss {self.game.name}{packed}"
 
     def example_inputs(self, n=2):
         labels = (torch.zeros(n, dtype=torch.long),) if self.n_classes else ()
-        return {"G": (torch.zeros(n, self.z_dim), *labels), "D": (torch.zeros(n, *self.data.sample_shape), *labels)}
+        d_in = torch.zeros(n * self.options.pack, *self.data.sample_shape)
+        return {"G": (torch.zeros(n, self.z_dim), *labels), "D": (d_in, *labels)}
 
 
 def clip_weights_of_d(models, *, c: float) -> None:
@@ -266,6 +281,9 @@ class ConditionalGANMethod(GANMethod):
         if not data.n_classes or data.n_classes < 2:
             raise GanforgeError("method cgan needs labelled data with at least 2 classes; data.source "
                                 f"{cfg.data.source} has {data.n_classes or 'no'} labels")
+        if cfg.method.pack > 1:
+            raise GanforgeError("method.pack works with the unconditional games (a pack would mix classes); "
+                                "set method.pack=1 for cgan")
         super().__init__(cfg, data)
 
     def build_networks(self, model_cfg, data):
