@@ -29,6 +29,7 @@ VARIANTS = {
     "preset": [],
     "ema": ["method.ema_halflife_kimg=10"],
     "ema-4800": ["method.ema_halflife_kimg=10", "train.steps=4800"],
+    "4800": ["train.steps=4800"],
     "reuse": ["method.reuse_fakes=true"],
     "ema+reuse": ["method.ema_halflife_kimg=10", "method.reuse_fakes=true"],
     "ema+reuse-2800": ["method.ema_halflife_kimg=10", "method.reuse_fakes=true", "train.steps=2800"],

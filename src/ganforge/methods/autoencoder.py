@@ -112,7 +112,9 @@ class AutoencoderMethod(Method):
 
     def objective(self) -> str:
         beta = f", beta {self.options.beta:g}" if self.variational else ""
-        return f"{self.models['G'].likelihood} decoder{beta}"
+        k = getattr(self.options, "iw_samples", 1)
+        bound = f", IWAE bound k={k}" if self.variational and k > 1 else ""
+        return f"{self.models['G'].likelihood} decoder{beta}{bound}"
 
     def example_inputs(self, n=2):
         return {"E": (torch.zeros(n, *self.data.sample_shape),), "G": (torch.zeros(n, self.models["G"].z_dim),)}
