@@ -31,6 +31,18 @@ def test_mlp_vae_preset_reaches_the_likelihood_target(tmp_path):
     assert card["nll"] < card["neg_elbo"] < card["nll"] + 10, card  # the importance-sampling gap
 
 
+def test_iwae_preset_beats_the_published_vae_likelihood(tmp_path):
+    """iwae-mlp-mnist at its full budget (about 50 minutes on one core), then the test NLL with
+    k = 5,000 on the first 2,000 test images. Measured: 84.34 +- 0.22 nats on all 10,000 (seed 0);
+    issue 22's goal is <= 86.0 (published VAE 86.76, IWAE k = 50 84.78)."""
+    from ganforge.autoencoding import likelihood
+
+    cfg = load_config("iwae-mlp-mnist", ["train.sample_every=0", "train.checkpoint_every=0"])
+    run = ganforge.train(cfg, tmp_path / "iwae", progress=False, log=lambda *_: None)
+    card = likelihood(ganforge.load_run(run), k=5000, n=2000, log=lambda *_: None)
+    assert card["nll"] <= 86.0, card
+
+
 def test_one_class_mnist_mean_auroc(tmp_path):
     """The one-class protocol with the default preset (about 6 minutes): measured mean 95.7 %."""
     from ganforge.anomaly import one_class
