@@ -24,6 +24,7 @@ from pathlib import Path
 
 import ganforge
 from ganforge.config import load_config
+from seed_runs import add_variant_arguments, run_variants, spread
 
 VARIANTS = {
     "preset": [],
@@ -63,26 +64,18 @@ def one_run(preset: str, overrides: list[str], seed: int, n_eval: int) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="dcgan-mnist", choices=["dcgan-mnist", "cgan-mnist"])
-    ap.add_argument("--variants", default="preset,ema,ema+reuse", help="comma-separated, of: " + ", ".join(VARIANTS))
-    ap.add_argument("--seeds", default="0,1,2")
+    add_variant_arguments(ap, VARIANTS, "preset,ema,ema+reuse")
     ap.add_argument("--n-eval", type=int, default=10000)
-    ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    out = {}
-    for variant in args.variants.split(","):
-        if variant not in VARIANTS:
-            ap.error(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
-        rows = []
-        for seed in (int(s) for s in args.seeds.split(",")):
-            r = one_run(args.preset, VARIANTS[variant], seed, args.n_eval)
-            rows.append(r)
-            if not args.json:
-                acc = f"  cond. acc {100 * r['conditional_accuracy']:5.2f}%" if r["conditional_accuracy"] else ""
-                print(f"{variant:<24} seed {seed}  clear {100 * r['clear']:5.1f}%{acc}  FID {r['fid']:6.1f}  "
-                      f"P/R {r['precision']:.3f}/{r['recall']:.3f}  classes {r['classes_seen']}  "
-                      f"{r['steps']} steps  CPU {r['cpu_s']:.0f} s  wall {r['wall_s']:.0f} s", flush=True)
-        out[variant] = rows
+    def describe(r):
+        acc = f"  cond. acc {100 * r['conditional_accuracy']:5.2f}%" if r["conditional_accuracy"] else ""
+        return (f"clear {100 * r['clear']:5.1f}%{acc}  FID {r['fid']:6.1f}  P/R {r['precision']:.3f}/"
+                f"{r['recall']:.3f}  classes {r['classes_seen']}  {r['steps']} steps  CPU {r['cpu_s']:.0f} s  "
+                f"wall {r['wall_s']:.0f} s")
+
+    out = run_variants(ap, args, VARIANTS, lambda overrides, seed: one_run(args.preset, overrides, seed, args.n_eval),
+                       describe)
     if args.json:
         print(json.dumps(out))
         return 0
@@ -91,11 +84,9 @@ def main() -> int:
     print(f"{'variant':<24}{'clear % (min-max)':>22}" + (f"{'cond. acc % (min-max)':>26}" if conditional else "")
           + f"{'FID (min-max)':>24}{'CPU s':>8}")
     for variant, rows in out.items():
-        clear, fid = [100 * r["clear"] for r in rows], [r["fid"] for r in rows]
-        acc = [100 * r["conditional_accuracy"] for r in rows] if conditional else []
-        accuracy = f"{statistics.mean(acc):>11.2f} ({min(acc):.2f}-{max(acc):.2f})" if acc else ""
-        print(f"{variant:<24}{statistics.mean(clear):>8.1f} ({min(clear):.1f}-{max(clear):.1f}){accuracy}"
-              f"{statistics.mean(fid):>12.1f} ({min(fid):.1f}-{max(fid):.1f})"
+        accuracy = f"{spread([100 * r['conditional_accuracy'] for r in rows], '.2f'):>26}" if conditional else ""
+        print(f"{variant:<24}{spread([100 * r['clear'] for r in rows]):>22}{accuracy}"
+              f"{spread([r['fid'] for r in rows]):>24}"
               f"{statistics.mean(r['cpu_s'] for r in rows):>8.0f}")
     return 0
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import ganforge
 from ganforge.config import load_config
+from seed_runs import add_variant_arguments, run_variants, spread
 
 VARIANTS = {
     "preset": [],
@@ -44,31 +45,18 @@ def one_run(overrides: list[str], seed: int) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--variants", default="preset,pack2", help="comma-separated, of: " + ", ".join(VARIANTS))
-    ap.add_argument("--seeds", default="0,1,2")
+    add_variant_arguments(ap, VARIANTS, "preset,pack2")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="added to every variant")
-    ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    out = {}
-    for variant in args.variants.split(","):
-        if variant not in VARIANTS:
-            ap.error(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
-        rows = []
-        for seed in (int(s) for s in args.seeds.split(",")):
-            r = one_run(VARIANTS[variant] + args.set, seed)
-            rows.append(r)
-            if not args.json:
-                print(f"{variant:<14} seed {seed}  modes {r['modes']:>4}  KL {r['kl']:.3f}  {r['steps']} steps  "
-                      f"CPU {r['cpu_s']:.0f} s  wall {r['wall_s']:.0f} s", flush=True)
-        out[variant] = rows
+    out = run_variants(ap, args, VARIANTS, lambda overrides, seed: one_run(overrides + args.set, seed),
+                       lambda r: f"modes {r['modes']:>4}  KL {r['kl']:.3f}  {r['steps']} steps  "
+                                 f"CPU {r['cpu_s']:.0f} s  wall {r['wall_s']:.0f} s")
     if args.json:
         print(json.dumps(out))
         return 0
     print(f"\n{'variant':<14}{'modes (min-max)':>20}{'KL (min-max)':>24}{'CPU s':>8}")
     for variant, rows in out.items():
-        modes, kl = [r["modes"] for r in rows], [r["kl"] for r in rows]
-        print(f"{variant:<14}{statistics.mean(modes):>9.1f} ({min(modes)}-{max(modes)})"
-              f"{statistics.mean(kl):>12.3f} ({min(kl):.3f}-{max(kl):.3f})"
+        print(f"{variant:<14}{spread([r['modes'] for r in rows]):>20}{spread([r['kl'] for r in rows], '.3f'):>24}"
               f"{statistics.mean(r['cpu_s'] for r in rows):>8.0f}")
     return 0
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import ganforge
 from ganforge.autoencoding import likelihood
 from ganforge.config import load_config
+from seed_runs import add_variant_arguments, run_variants, spread
 
 VARIANTS = {
     "preset": [],
@@ -45,31 +46,19 @@ def one_run(overrides: list[str], seed: int, k: int, n: int | None) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--variants", default="preset,iw5-decay-bf16", help="comma-separated, of: " + ", ".join(VARIANTS))
-    ap.add_argument("--seeds", default="0,1,2")
+    add_variant_arguments(ap, VARIANTS, "preset,iw5-decay-bf16")
     ap.add_argument("--k", type=int, default=5000)
     ap.add_argument("--n", type=int, default=None, help="the first N test images (default: all 10,000)")
-    ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    out = {}
-    for variant in args.variants.split(","):
-        if variant not in VARIANTS:
-            ap.error(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
-        rows = []
-        for seed in (int(s) for s in args.seeds.split(",")):
-            r = one_run(VARIANTS[variant], seed, args.k, args.n)
-            rows.append(r)
-            if not args.json:
-                print(f"{variant:<16} seed {seed}  NLL {r['nll']:.2f} +- {r['nll_se']:.2f}  -ELBO {r['neg_elbo']:.2f}"
-                      f"  ({r['n']} images)  CPU {r['cpu_s']:.0f} s  wall {r['wall_s']:.0f} s", flush=True)
-        out[variant] = rows
+    out = run_variants(ap, args, VARIANTS, lambda overrides, seed: one_run(overrides, seed, args.k, args.n),
+                       lambda r: f"NLL {r['nll']:.2f} +- {r['nll_se']:.2f}  -ELBO {r['neg_elbo']:.2f}  "
+                                 f"({r['n']} images)  CPU {r['cpu_s']:.0f} s  wall {r['wall_s']:.0f} s")
     if args.json:
         print(json.dumps(out))
         return 0
     print(f"\n{'variant':<16}{'NLL (min-max)':>24}{'-ELBO':>10}{'CPU s':>8}")
     for variant, rows in out.items():
-        nll = [r["nll"] for r in rows]
-        print(f"{variant:<16}{statistics.mean(nll):>9.2f} ({min(nll):.2f}-{max(nll):.2f})"
+        print(f"{variant:<16}{spread([r['nll'] for r in rows], '.2f'):>24}"
               f"{statistics.mean(r['neg_elbo'] for r in rows):>12.2f}"
               f"{statistics.mean(r['cpu_s'] for r in rows):>8.0f}")
     return 0
