@@ -1,9 +1,10 @@
 """The MNIST GANs' quality within their CPU budget: variants of dcgan-mnist (the demo) or
 cgan-mnist over several seeds, each scored by the share of clear samples (mnist-lenet gives the
 top class p >= 0.9), the conditional accuracy (cgan: the share classified as the class asked
-for), FID and the CPU time of training.
+for) or the code purity (infogan: the share that is its code's majority class), FID and the CPU
+time of training.
 
-    python bench/demo_quality.py [--preset dcgan-mnist|cgan-mnist] [--variants preset,ema,...]
+    python bench/demo_quality.py [--preset dcgan-mnist|cgan-mnist|infogan-mnist] [--variants preset,ema,...]
                                  [--seeds 0,1,2] [--n-eval 10000]
 
 Every variant trains the preset with its overrides (the preset's 2,400 steps unless a variant
@@ -39,6 +40,7 @@ VARIANTS = {
     "b32-9600": ["train.batch_size=32", "train.steps=9600"],
     "fp32": ["train.precision=fp32", "train.channels_last=false"],
     "b64-4800+reuse": ["train.batch_size=64", "train.steps=4800", "method.reuse_fakes=true"],
+    "info0.2": ["method.info_weight=0.2"],  # infogan-mnist: a weaker pull of the code term
     "decay": ["method.lr_schedule=linear", "method.lr_decay_start=0.5"],
     "decay+reuse-2800": ["method.lr_schedule=linear", "method.lr_decay_start=0.5",
                                        "method.reuse_fakes=true", "train.steps=2800"],
@@ -55,21 +57,23 @@ def one_run(preset: str, overrides: list[str], seed: int, n_eval: int) -> dict:
         card = ganforge.evaluate(run, n=n_eval, metrics=["fid", "pr", "classes"], log=lambda *_: None)
     m = card["metrics"]
     accuracy = m.get("conditional_accuracy", {}).get("value")
+    purity = m.get("code_purity", {}).get("value")
     return {"seed": seed, "steps": cfg.train.steps, "cpu_s": round(cpu_s, 1), "wall_s": round(wall_s, 1),
-            "clear": m["classes"]["confident"], "conditional_accuracy": accuracy,
+            "clear": m["classes"]["confident"], "conditional_accuracy": accuracy, "code_purity": purity,
             "classes_seen": m["classes"]["classes_seen"],
             "fid": m["fid"]["value"], "precision": m["pr"]["precision"], "recall": m["pr"]["recall"]}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", default="dcgan-mnist", choices=["dcgan-mnist", "cgan-mnist"])
+    ap.add_argument("--preset", default="dcgan-mnist", choices=["dcgan-mnist", "cgan-mnist", "infogan-mnist"])
     add_variant_arguments(ap, VARIANTS, "preset,ema,ema+reuse")
     ap.add_argument("--n-eval", type=int, default=10000)
     args = ap.parse_args()
 
     def describe(r):
         acc = f"  cond. acc {100 * r['conditional_accuracy']:5.2f}%" if r["conditional_accuracy"] else ""
+        acc += f"  code purity {100 * r['code_purity']:5.2f}%" if r.get("code_purity") else ""
         return (f"clear {100 * r['clear']:5.1f}%{acc}  FID {r['fid']:6.1f}  P/R {r['precision']:.3f}/"
                 f"{r['recall']:.3f}  classes {r['classes_seen']}  {r['steps']} steps  CPU {r['cpu_s']:.0f} s  "
                 f"wall {r['wall_s']:.0f} s")

@@ -52,6 +52,8 @@ METHOD_SETUPS = {
     "wgan": GAN_TOY,
     "cgan": ["data.source=digits", "model.arch=mlp", "model.z_dim=8", "model.g_width=16", "model.d_width=16",
              "model.g_depth=1", "model.d_depth=1", "model.embed_dim=4"],
+    # the ring has no labels InfoGAN could read: its 8 codes are drawn
+    "infogan": GAN_TOY + ["method.codes=8", "model.embed_dim=4"],
     "ae": ["data.source=digits", "model.arch=mlp", "model.z_dim=4", "model.ae_width=16", "model.ae_depth=1"],
     "vae": ["data.source=digits", "model.arch=mlp", "model.z_dim=4", "model.ae_width=16", "model.ae_depth=1",
             "method.ema_halflife_kimg=1"],

@@ -162,6 +162,18 @@ def test_relativistic_game_by_hand():
     assert game.g_uses_real and not game.probabilistic and game.threshold == 0.0
 
 
+def test_info_loss_by_hand():
+    """L_I = -E[log Q(c | x)]. Codes [0, 1] with logits [[2, 0], [0, 0]]:
+    -log softmax = [log(1 + e^-2), log 2] = [0.126928, 0.693147], mean 0.410038. Uniform logits
+    over K codes give log K: Q reads nothing and the bound log K - L_I on I(c; x) is 0."""
+    from ganforge.losses.gan import info_loss
+
+    logits = torch.tensor([[2.0, 0.0], [0.0, 0.0]])
+    assert float(info_loss(logits, torch.tensor([0, 1]))) == pytest.approx(0.410038, abs=1e-6)
+    assert float(info_loss(torch.zeros(6, 10), torch.arange(6))) == pytest.approx(math.log(10), abs=1e-6)
+    assert info_loss(logits.bfloat16(), torch.tensor([0, 1])).dtype == torch.float32
+
+
 def test_every_game_record_is_complete():
     """Each record's losses run on D's outputs and its flags agree with its maths."""
     from ganforge.losses.gan import GAMES

@@ -9,6 +9,7 @@ from ganforge.errors import GanforgeError
 from ganforge.metrics.distances import (
     class_histogram,
     classifier_score,
+    code_purity,
     confident_share,
     density_coverage,
     fid,
@@ -98,6 +99,20 @@ def test_classifier_score_and_histogram():
     rows = torch.tensor([[0.95, 0.05], [0.9, 0.1], [0.6, 0.4], [0.5, 0.5]])
     assert confident_share(rows, 0.9) == 0.5 and confident_share(rows, 0.5) == 1.0
     assert confident_share(confident_uniform) == 1.0 and confident_share(torch.full((7, 10), 0.1)) == 0.0
+
+
+def test_code_purity_by_hand():
+    # Code 0 read as classes 1, 1, 2 -> class 1 (2 of 3); code 1 as 0, 0 -> class 0 (2 of 2); code 2
+    # as 0 -> class 0 (1 of 1); code 3 never drawn. Purity (2 + 2 + 1) / 6; codes 1 and 2 share class 0.
+    p = code_purity(torch.tensor([1, 1, 2, 0, 0, 0]), torch.tensor([0, 0, 0, 1, 1, 2]), 4, 3)
+    assert p["value"] == pytest.approx(5 / 6) and p["code_to_class"][:3] == [1, 0, 0]
+    assert p["classes_covered"] == 2 and p["n"] == 6
+    # Any relabelling of a perfect split is pure: the codes need not be in the classes' order.
+    perm = torch.tensor([3, 0, 2, 1])
+    q = code_purity(perm[torch.arange(40) % 4], torch.arange(40) % 4, 4, 4)
+    assert q["value"] == 1.0 and q["code_to_class"] == perm.tolist() and q["classes_covered"] == 4
+    with pytest.raises(GanforgeError, match="one class and one code per sample"):
+        code_purity(torch.zeros(3), torch.zeros(4), 2, 2)
 
 
 @pytest.mark.parametrize("call, message", [

@@ -166,7 +166,12 @@ def evaluate_images(run, metrics=DEFAULT_IMAGE_METRICS, n: int = 10000, ref_spli
     fake_feats, fake_probs = fx.run(fake)
     results = image_metrics(real_feats, real_probs, fake_feats, fake_probs, metrics, seed)
     labels = run.labels(n)
-    if labels is not None and fx.spec.dataset == dataset and fake_probs.shape[1] == run.n_classes:
+    if labels is not None and fx.spec.dataset == dataset and not run.method.labels_are_classes:
+        # InfoGAN: its codes are its own; how purely each one draws a single class.
+        from ganforge.metrics.distances import code_purity
+
+        results["code_purity"] = code_purity(fake_probs.argmax(1), labels, run.n_classes, fake_probs.shape[1])
+    elif labels is not None and fx.spec.dataset == dataset and fake_probs.shape[1] == run.n_classes:
         # Conditional run: how often the classifier agrees with the class asked for.
         results["conditional_accuracy"] = {"value": float((fake_probs.argmax(1) == labels).float().mean()),
                                            "n": n}

@@ -175,6 +175,10 @@ def format_image_metrics(m: dict) -> str:
     if "conditional_accuracy" in m:
         lines.append(f"  conditional acc  {100 * m['conditional_accuracy']['value']:.2f}% of samples classified "
                      "as the class asked for")
+    if "code_purity" in m:
+        p = m["code_purity"]
+        lines.append(f"  code purity      {100 * p['value']:.2f}% of samples are their code's majority class; "
+                     f"codes -> classes {p['code_to_class']} ({p['classes_covered']} classes)")
     if "classes" in m:
         c = m["classes"]
         lines.append(f"  classes seen     {c['classes_seen']}/{c['classes_total']}, "

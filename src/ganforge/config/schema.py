@@ -54,7 +54,7 @@ class ModelConfig:
     d_norm: str = _opt("batch", "dcgan discriminator normalisation: batch, layer (needed for a gradient "
                        "penalty, which is per sample) or none", choices=["batch", "layer", "none"])
     spectral_norm: bool = _opt(False, "spectral normalisation of every discriminator weight (Miyato et al.)")
-    embed_dim: int = _opt(32, "cgan: size of the label embedding joined to z", min=1)
+    embed_dim: int = _opt(32, "cgan, infogan: size of the label (code) embedding joined to z", min=1)
     cond_d: str = _opt("projection", "cgan discriminator: projection or acgan (auxiliary classifier)",
                        choices=["projection", "acgan"])
     z_dim: int = _opt(100, "latent dimension", min=1, max=4096)

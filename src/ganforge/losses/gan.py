@@ -161,3 +161,14 @@ def r1_penalty(real_logits: torch.Tensor, real_x: torch.Tensor) -> torch.Tensor:
     """
     (grad,) = torch.autograd.grad(real_logits.sum(), real_x, create_graph=True)
     return grad.float().square().flatten(1).sum(1).mean()
+
+
+def info_loss(code_logits: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """InfoGAN's mutual-information term for a categorical code (Chen et al. 2016), in nats.
+
+    With Q(c|x) the auxiliary network's softmax over K codes and c ~ Uniform{0..K-1} the code G
+    was given, the variational lower bound is I(c; G(z, c)) >= H(c) + E[log Q(c | G(z, c))] =
+    log K - L_I, so minimising the cross-entropy L_I = -E[log Q(c | G(z, c))] (code_logits
+    (B, K), codes (B,)) maximises the bound: at L_I = 0 every code is read back from its picture.
+    """
+    return F.cross_entropy(code_logits.float(), codes)

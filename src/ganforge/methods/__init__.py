@@ -14,6 +14,7 @@ from ganforge.methods.autoencoder import AutoencoderMethod, VAEMethod
 from ganforge.methods.base import LRSchedule, Method, OptimizerSpec, Phase
 from ganforge.methods.cyclegan import CycleGANMethod
 from ganforge.methods.gan import ConditionalGANMethod, GANMethod, WGANGPOptions, WGANOptions
+from ganforge.methods.infogan import InfoGANMethod
 from ganforge.methods.pix2pix import Pix2PixMethod
 from ganforge.methods.srgan import SRGANMethod, SRResNetMethod
 from ganforge.methods.stylegan import StyleGANMethod
@@ -22,7 +23,8 @@ from ganforge.train.ema import make_ema
 
 # name -> (method class, its options when they differ from the class's own)
 METHODS: dict[str, type[Method]] = {"gan": GANMethod, "wgan-gp": GANMethod, "wgan": GANMethod,
-                                    "cgan": ConditionalGANMethod, "ae": AutoencoderMethod, "vae": VAEMethod,
+                                    "cgan": ConditionalGANMethod, "infogan": InfoGANMethod,
+                                    "ae": AutoencoderMethod, "vae": VAEMethod,
                                     "pix2pix": Pix2PixMethod, "cyclegan": CycleGANMethod,
                                     "srresnet": SRResNetMethod, "srgan": SRGANMethod, "vqvae": VQVAEMethod,
                                     "vqprior": VQPriorMethod, "stylegan": StyleGANMethod}

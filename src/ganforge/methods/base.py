@@ -199,9 +199,13 @@ class Method:
     def z_dim(self) -> int:
         return self.models[self.sampler].z_dim
 
+    #: whether the labels a conditional method generates are the dataset's classes (cgan), so that
+    #: a classifier's reading can be compared with them; InfoGAN's codes are its own discovery
+    labels_are_classes = True
+
     @property
     def n_classes(self) -> int:
-        """Classes a conditional method generates (0 when unconditional)."""
+        """Classes (InfoGAN: codes) a conditional method generates (0 when unconditional)."""
         return 0
 
     def latents(self, n: int, generator: torch.Generator | None = None,

@@ -27,7 +27,7 @@ from ganforge.config import MethodOptions, _opt
 from ganforge.data import Batch
 from ganforge.errors import GanforgeError
 from ganforge.health.signals import d_accuracy, probe_output_gradient
-from ganforge.losses.gan import GAMES, Game, clip_weights, gradient_penalty, r1_penalty
+from ganforge.losses.gan import GAMES, Game, clip_weights, gradient_penalty, info_loss, r1_penalty
 from ganforge.methods.base import Carry, Method, OptimizerSpec, Phase
 from ganforge.methods.graphs import GraphInput
 from ganforge.models import build_models
@@ -139,10 +139,11 @@ def d_output_stats(game: Game, real_out: torch.Tensor, fake_out: torch.Tensor) -
 
 
 def discriminator_loss(models, batch: Batch, carry: Carry | None = None, *, game: Game, r1_gamma: float = 0.0,
-                       gp_weight: float = 0.0, acgan_weight: float = 0.0,
+                       gp_weight: float = 0.0, acgan_weight: float = 0.0, info_weight: float = 0.0,
                        hand_on_fakes: bool = False) -> dict[str, torch.Tensor]:
     """D's loss on a real batch and as many fakes, plus the optional penalties gamma/2 * R1,
-    lambda * GP and the AC-GAN auxiliary cross-entropy. With ``hand_on_fakes`` the fakes are made
+    lambda * GP, the AC-GAN auxiliary cross-entropy and InfoGAN's code cross-entropy L_I (Q reads
+    the fakes' codes back; logged with Q's accuracy Q_acc). With ``hand_on_fakes`` the fakes are made
     with G's graph (the phase keeps it) and returned under "handed_fake" (and their labels
     under "handed_fake_y" for a conditional G) for the G step; D itself sees them detached."""
     G, D = models["G"], models["D"]
@@ -158,7 +159,9 @@ def discriminator_loss(models, batch: Batch, carry: Carry | None = None, *, game
         with torch.no_grad():
             fake = run_generator(G, z, y_fake)
     real = batch.x.detach().requires_grad_(r1_gamma > 0)
-    real_out, fake_out = run_discriminator(D, real, y_real), run_discriminator(D, fake, y_fake)
+    real_out = run_discriminator(D, real, y_real)
+    info = getattr(D, "mode", None) == "info"
+    fake_out, code_logits = D.judge(fake) if info else (run_discriminator(D, fake, y_fake), None)
     out = game.d_loss(real_out, fake_out)
     if r1_gamma > 0:
         out["r1"] = r1_penalty(real_out, real)
@@ -169,6 +172,10 @@ def discriminator_loss(models, batch: Batch, carry: Carry | None = None, *, game
     if getattr(D, "mode", None) == "acgan":
         out["aux"] = F.cross_entropy(D.classify(batch.x), batch.y) + F.cross_entropy(D.classify(fake), y_fake)
         out["loss"] = out["loss"] + acgan_weight * out["aux"]
+    if info:
+        out["info"] = info_loss(code_logits, y_fake)
+        out["loss"] = out["loss"] + info_weight * out["info"]
+        out["Q_acc"] = (code_logits.detach().argmax(1) == y_fake).float().mean()
     out.update(d_output_stats(game, real_out, fake_out))
     out.update(handed)
     return out
@@ -184,8 +191,9 @@ def r1_loss(models, batch: Batch, carry: Carry | None = None, *, r1_gamma: float
 
 
 def generator_loss(models, batch: Batch, carry: Carry | None = None, *, game: Game,
-                   acgan_weight: float = 0.0) -> dict[str, torch.Tensor]:
-    """G's loss on a fresh batch of fakes (or on the fakes the D step handed on in ``carry``), and
+                   acgan_weight: float = 0.0, info_weight: float = 0.0) -> dict[str, torch.Tensor]:
+    """G's loss on a fresh batch of fakes (or on the fakes the D step handed on in ``carry``) plus
+    the AC-GAN or InfoGAN term that asks for the fakes' class or code to be read back, and
     G_out_grad, the per-sample gradient that reaches G's output through D (filled by backward).
     ``batch`` gives size and device, and the real samples a relativistic game compares the fakes
     with."""
@@ -195,12 +203,16 @@ def generator_loss(models, batch: Batch, carry: Carry | None = None, *, game: Ga
     else:
         z, y = draw_fake_inputs(G, len(batch), batch.x.device)
         fake = run_generator(G, z, y)
-    fake_out = run_discriminator(D, fake, y)
+    info = getattr(D, "mode", None) == "info"
+    fake_out, code_logits = D.judge(fake) if info else (run_discriminator(D, fake, y), None)
     real_out = run_discriminator(D, batch.x, real_labels(D, batch)) if game.g_uses_real else None
     out = {"loss": game.g_loss(real_out, fake_out), "G_out_grad": probe_output_gradient(fake)}
     if getattr(D, "mode", None) == "acgan":
         out["aux"] = F.cross_entropy(D.classify(fake), y)
         out["loss"] = out["loss"] + acgan_weight * out["aux"]
+    if info:
+        out["info"] = info_loss(code_logits, y)
+        out["loss"] = out["loss"] + info_weight * out["info"]
     return out
 
 
@@ -229,9 +241,10 @@ class GANMethod(Method):
     def phases(self) -> list[Phase]:
         o = self.options
         lazy_r1 = o.r1_gamma > 0 and o.r1_every > 1
-        acgan = getattr(o, "acgan_weight", 0.0)  # an option of cgan only
+        aux = {"acgan_weight": getattr(o, "acgan_weight", 0.0),  # an option of cgan only
+               "info_weight": getattr(o, "info_weight", 0.0)}  # of infogan only
         d_loss = functools.partial(discriminator_loss, game=self.game, r1_gamma=0.0 if lazy_r1 else o.r1_gamma,
-                                   gp_weight=o.gp_weight, acgan_weight=acgan, hand_on_fakes=o.reuse_fakes)
+                                   gp_weight=o.gp_weight, hand_on_fakes=o.reuse_fakes, **aux)
         clip = functools.partial(clip_weights_of_d, c=o.clip) if o.clip > 0 else None
         # Reusing fakes: every D step makes them with G's graph; the last one's reach the G step.
         handed = (("handed_fake", "handed_fake_y") if self.n_classes else ("handed_fake",)) if o.reuse_fakes else ()
@@ -241,8 +254,7 @@ class GANMethod(Method):
         if lazy_r1:
             phases.append(Phase("D_r1", "D", functools.partial(r1_loss, r1_gamma=o.r1_gamma), every=o.r1_every,
                                 double_backward=True))
-        phases.append(Phase("G", "G", functools.partial(generator_loss, game=self.game, acgan_weight=acgan),
-                            needs_data=False))
+        phases.append(Phase("G", "G", functools.partial(generator_loss, game=self.game, **aux), needs_data=False))
         return phases
 
     def optimizers(self) -> dict[str, OptimizerSpec]:
@@ -276,6 +288,7 @@ class ConditionalGANMethod(GANMethod):
     Options = CGANOptions
     model_keys = GAN_MODEL_KEYS + ("embed_dim", "cond_d")
     preview_caption = "the same fixed noise at every step, one row per class"
+    label_about = "the class of each picture"
 
     def __init__(self, cfg, data):
         if not data.n_classes or data.n_classes < 2:
@@ -298,7 +311,8 @@ class ConditionalGANMethod(GANMethod):
 
     def check_label(self, label):
         if label is not None and not 0 <= label < self.n_classes:
-            raise GanforgeError(f"class {label} is out of range: classes are 0..{self.n_classes - 1}")
+            word = "class" if self.labels_are_classes else "code"
+            raise GanforgeError(f"{word} {label} is out of range: {word}s are 0..{self.n_classes - 1}")
 
     def inputs_for_latents(self, z, label=None):
         """{"z", "y"}: all class ``label``, or the classes in turn (y_i = i mod n_classes)."""
@@ -323,7 +337,7 @@ class ConditionalGANMethod(GANMethod):
     def export_graphs(self, ema=True):
         """G: latents z (batch, z_dim) and classes y (batch,) -> pictures of those classes."""
         graph = super().export_graphs(ema)[0]
-        y = GraphInput("y", ("batch",), "index", high=self.n_classes, about="the class of each picture")
+        y = GraphInput("y", ("batch",), "index", high=self.n_classes, about=self.label_about)
         return [dataclasses.replace(graph, inputs=(*graph.inputs, y))]
 
     def critic(self):

@@ -8,6 +8,10 @@ Discriminator, two options:
   base discriminator without its last layer and psi that last layer;
 - acgan (Odena et al. 2017): D(x) = psi(phi(x)) as before, plus an auxiliary classifier
   c(x) = W sum_hw phi(x) that predicts the class (returned by ``classify``).
+
+InfoGAN (Chen et al. 2016) uses the same generator with an unsupervised categorical code c in
+place of the label, and :class:`CodeDiscriminator`: D(x) = psi(phi(x)) ignores the code, and a
+head Q on the same features phi(x) reads the code back, Q(c|x) = softmax(q(phi(x))).
 """
 
 from __future__ import annotations
@@ -61,3 +65,38 @@ class ConditionalDiscriminator(nn.Module):
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """AC-GAN class logits (B, n_classes)."""
         return self.aux(self._features(x)[1])
+
+
+class CodeDiscriminator(nn.Module):
+    """InfoGAN's D and Q sharing one body: ``forward(x)`` is D's output (B,), ``judge(x)`` gives it
+    with Q's code logits (B, n_codes) from a single pass, ``classify(x)`` the code logits alone.
+
+    q has the geometry of D's last layer with ``hidden`` outputs, then LeakyReLU and a linear
+    layer to the codes (the paper's Q: one hidden layer of 128 on D's shared features):
+        phi(x) (B, C, s, s) -> conv s x s -> (B, hidden) -> LeakyReLU -> (B, n_codes)
+    """
+
+    mode = "info"
+
+    def __init__(self, base: nn.Module, n_codes: int, hidden: int = 128):
+        super().__init__()
+        self.body, self.head, channels = _split(base)
+        self.n_codes = n_codes
+        if isinstance(self.head, nn.Conv2d):
+            first = nn.Conv2d(channels, hidden, self.head.kernel_size, self.head.stride, self.head.padding)
+        else:
+            first = nn.Linear(channels, hidden)
+        self.q = nn.Sequential(first, nn.Flatten(), nn.LeakyReLU(0.2), nn.Linear(hidden, n_codes))
+
+    def judge(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(D's output (B,), Q's code logits (B, n_codes))."""
+        h = self.body(x)
+        return self.head(h).flatten(), self.q(h)
+
+    def forward(self, x: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
+        """D's output (B,); ``code`` is accepted and ignored (D judges realism alone)."""
+        return self.head(self.body(x)).flatten()
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """Q's code logits (B, n_codes)."""
+        return self.q(self.body(x))

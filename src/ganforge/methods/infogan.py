@@ -1,0 +1,65 @@
+"""Method "infogan": an unconditional GAN whose generator also reads a categorical code that an
+auxiliary head must recover from the picture (Chen et al. 2016).
+
+G(z, c) with c ~ Uniform{0..K-1} (method.codes = K) joined to z as an embedding, exactly as
+cgan joins a label; D(x) judges realism alone and never sees c or a dataset label; Q(c|x) shares
+D's body (models.conditional.CodeDiscriminator). Both players add lambda * L_I, the cross-entropy
+of Q on the fakes' codes (losses.gan.info_loss): minimising it maximises the lower bound
+log K - L_I on the mutual information I(c; G(z, c)). To keep c readable G must make K
+distinguishable kinds of picture, and on MNIST these become the digits without a label being
+seen: the code splits the data into separate modes, so G no longer has to bend one connected
+latent space over ten disconnected digit manifolds (the blends between digits are what an
+unconditional G draws in the gaps).
+
+Everything else is the GAN assembly of methods.gan: the games, k D-steps, R1, reuse_fakes, EMA.
+A code plays the part of a class for sampling (`ganforge sample --class K` draws code K; the
+grid shows one row per code), but evaluation does not compare codes with classes directly:
+it maps each code to the class the classifier reads most often and reports that purity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ganforge.config import _opt
+from ganforge.errors import GanforgeError
+from ganforge.methods.gan import GAN_MODEL_KEYS, ConditionalGANMethod, GANMethod, GANOptions
+from ganforge.models import build_models
+from ganforge.models.conditional import CodeDiscriminator, ConditionalGenerator
+
+
+@dataclass
+class InfoGANOptions(GANOptions):
+    name: str = _opt("infogan", "training method")
+    codes: int = _opt(10, "K, the number of values of the categorical code c (10 for the MNIST digits)",
+                      min=2, max=1000)
+    info_weight: float = _opt(1.0, "lambda, the weight of the code cross-entropy L_I for both players (the "
+                              "paper's 1 for a categorical code)", min=0.0)
+
+
+class InfoGANMethod(ConditionalGANMethod):
+    """G(z, c) against D(x), with Q(c | x) on D's features asking for the code back."""
+
+    Options = InfoGANOptions
+    model_keys = GAN_MODEL_KEYS + ("embed_dim",)
+    preview_caption = "the same fixed noise at every step, one row per code"
+    labels_are_classes = False
+    label_about = "the categorical code of each picture (InfoGAN's own, not a dataset class)"
+
+    def __init__(self, cfg, data):
+        if cfg.method.pack > 1:
+            raise GanforgeError("method.pack does not combine with infogan (Q reads one picture's code); "
+                                "set method.pack=1")
+        GANMethod.__init__(self, cfg, data)  # no labels needed: the codes are drawn, never read from data
+
+    def build_networks(self, model_cfg, data):
+        k = self.options.codes
+        base_cfg = type(model_cfg)(**{**model_cfg.__dict__, "z_dim": model_cfg.z_dim + model_cfg.embed_dim})
+        G, D = build_models(base_cfg, tuple(data.sample_shape), data.is_image)
+        return ConditionalGenerator(G, model_cfg.z_dim, k, model_cfg.embed_dim), CodeDiscriminator(D, k)
+
+    def critic(self):
+        return GANMethod.critic(self)  # D ignores the code: one surface over the plane
+
+    def objective(self) -> str:
+        return f"{super().objective()}, {self.options.codes} codes, lambda_I {self.options.info_weight:g}"
