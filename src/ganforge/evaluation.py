@@ -166,15 +166,14 @@ def evaluate_images(run, metrics=DEFAULT_IMAGE_METRICS, n: int = 10000, ref_spli
     fake_feats, fake_probs = fx.run(fake)
     results = image_metrics(real_feats, real_probs, fake_feats, fake_probs, metrics, seed)
     labels = run.labels(n)
-    if labels is not None and fx.spec.dataset == dataset and not run.method.labels_are_classes:
-        # InfoGAN: its codes are its own; how purely each one draws a single class.
-        from ganforge.metrics.distances import code_purity
+    if labels is not None and fx.spec.dataset == dataset:
+        read = fake_probs.argmax(1)
+        if not run.method.labels_are_classes:  # InfoGAN: its codes are its own; how purely each draws one class
+            from ganforge.metrics.distances import code_purity
 
-        results["code_purity"] = code_purity(fake_probs.argmax(1), labels, run.n_classes, fake_probs.shape[1])
-    elif labels is not None and fx.spec.dataset == dataset and fake_probs.shape[1] == run.n_classes:
-        # Conditional run: how often the classifier agrees with the class asked for.
-        results["conditional_accuracy"] = {"value": float((fake_probs.argmax(1) == labels).float().mean()),
-                                           "n": n}
+            results["code_purity"] = code_purity(read, labels, run.n_classes, fake_probs.shape[1])
+        elif fake_probs.shape[1] == run.n_classes:  # how often the classifier reads the class asked for
+            results["conditional_accuracy"] = {"value": float((read == labels).float().mean()), "n": n}
     card = evaluation_card(run, fx, n, seed, reference, resize_policy, t0, results)
     if truncation is not None:
         card["generated"]["truncation"] = truncation

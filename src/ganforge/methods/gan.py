@@ -128,6 +128,13 @@ def real_labels(D, batch: Batch) -> torch.Tensor | None:
     return batch.y if getattr(D, "n_classes", 0) else None
 
 
+def judge_fakes(D, fake: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(D's output on the fakes (B,), InfoGAN's code logits (B, K) from the same pass, else None)."""
+    if getattr(D, "mode", None) == "info":
+        return D.judge(fake)
+    return run_discriminator(D, fake, y), None
+
+
 def d_output_stats(game: Game, real_out: torch.Tensor, fake_out: torch.Tensor) -> dict[str, torch.Tensor]:
     """Mean D(x) and D(G(z)): probabilities for the games whose D output is a logit (D_x, D_G_z), raw
     outputs for the others (D_out_real, D_out_fake); plus D's accuracy on real and fake."""
@@ -160,8 +167,7 @@ def discriminator_loss(models, batch: Batch, carry: Carry | None = None, *, game
             fake = run_generator(G, z, y_fake)
     real = batch.x.detach().requires_grad_(r1_gamma > 0)
     real_out = run_discriminator(D, real, y_real)
-    info = getattr(D, "mode", None) == "info"
-    fake_out, code_logits = D.judge(fake) if info else (run_discriminator(D, fake, y_fake), None)
+    fake_out, code_logits = judge_fakes(D, fake, y_fake)
     out = game.d_loss(real_out, fake_out)
     if r1_gamma > 0:
         out["r1"] = r1_penalty(real_out, real)
@@ -172,7 +178,7 @@ def discriminator_loss(models, batch: Batch, carry: Carry | None = None, *, game
     if getattr(D, "mode", None) == "acgan":
         out["aux"] = F.cross_entropy(D.classify(batch.x), batch.y) + F.cross_entropy(D.classify(fake), y_fake)
         out["loss"] = out["loss"] + acgan_weight * out["aux"]
-    if info:
+    if code_logits is not None:
         out["info"] = info_loss(code_logits, y_fake)
         out["loss"] = out["loss"] + info_weight * out["info"]
         out["Q_acc"] = (code_logits.detach().argmax(1) == y_fake).float().mean()
@@ -203,14 +209,13 @@ def generator_loss(models, batch: Batch, carry: Carry | None = None, *, game: Ga
     else:
         z, y = draw_fake_inputs(G, len(batch), batch.x.device)
         fake = run_generator(G, z, y)
-    info = getattr(D, "mode", None) == "info"
-    fake_out, code_logits = D.judge(fake) if info else (run_discriminator(D, fake, y), None)
+    fake_out, code_logits = judge_fakes(D, fake, y)
     real_out = run_discriminator(D, batch.x, real_labels(D, batch)) if game.g_uses_real else None
     out = {"loss": game.g_loss(real_out, fake_out), "G_out_grad": probe_output_gradient(fake)}
     if getattr(D, "mode", None) == "acgan":
         out["aux"] = F.cross_entropy(D.classify(fake), y)
         out["loss"] = out["loss"] + acgan_weight * out["aux"]
-    if info:
+    if code_logits is not None:
         out["info"] = info_loss(code_logits, y)
         out["loss"] = out["loss"] + info_weight * out["info"]
     return out
@@ -282,6 +287,13 @@ def clip_weights_of_d(models, *, c: float) -> None:
     clip_weights(models["D"], c)
 
 
+def base_networks_for_embedding(model_cfg, data):
+    """The registered (G, D) pair with G reading z_dim + embed_dim inputs: [z, e_y] for a
+    ConditionalGenerator to wrap."""
+    base_cfg = type(model_cfg)(**{**model_cfg.__dict__, "z_dim": model_cfg.z_dim + model_cfg.embed_dim})
+    return build_models(base_cfg, tuple(data.sample_shape), data.is_image)
+
+
 class ConditionalGANMethod(GANMethod):
     """The GAN with labels: the same game and optimizers, conditional networks."""
 
@@ -300,8 +312,7 @@ class ConditionalGANMethod(GANMethod):
         super().__init__(cfg, data)
 
     def build_networks(self, model_cfg, data):
-        base_cfg = type(model_cfg)(**{**model_cfg.__dict__, "z_dim": model_cfg.z_dim + model_cfg.embed_dim})
-        G, D = build_models(base_cfg, tuple(data.sample_shape), data.is_image)
+        G, D = base_networks_for_embedding(model_cfg, data)
         return (ConditionalGenerator(G, model_cfg.z_dim, data.n_classes, model_cfg.embed_dim),
                 ConditionalDiscriminator(D, data.n_classes, model_cfg.cond_d))
 

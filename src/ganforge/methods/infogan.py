@@ -23,8 +23,13 @@ from dataclasses import dataclass
 
 from ganforge.config import _opt
 from ganforge.errors import GanforgeError
-from ganforge.methods.gan import GAN_MODEL_KEYS, ConditionalGANMethod, GANMethod, GANOptions
-from ganforge.models import build_models
+from ganforge.methods.gan import (
+    GAN_MODEL_KEYS,
+    ConditionalGANMethod,
+    GANMethod,
+    GANOptions,
+    base_networks_for_embedding,
+)
 from ganforge.models.conditional import CodeDiscriminator, ConditionalGenerator
 
 
@@ -54,8 +59,7 @@ class InfoGANMethod(ConditionalGANMethod):
 
     def build_networks(self, model_cfg, data):
         k = self.options.codes
-        base_cfg = type(model_cfg)(**{**model_cfg.__dict__, "z_dim": model_cfg.z_dim + model_cfg.embed_dim})
-        G, D = build_models(base_cfg, tuple(data.sample_shape), data.is_image)
+        G, D = base_networks_for_embedding(model_cfg, data)
         return ConditionalGenerator(G, model_cfg.z_dim, k, model_cfg.embed_dim), CodeDiscriminator(D, k)
 
     def critic(self):

@@ -69,7 +69,7 @@ class ConditionalDiscriminator(nn.Module):
 
 class CodeDiscriminator(nn.Module):
     """InfoGAN's D and Q sharing one body: ``forward(x)`` is D's output (B,), ``judge(x)`` gives it
-    with Q's code logits (B, n_codes) from a single pass, ``classify(x)`` the code logits alone.
+    with Q's code logits (B, n_codes) from a single pass.
 
     q has the geometry of D's last layer with ``hidden`` outputs, then LeakyReLU and a linear
     layer to the codes (the paper's Q: one hidden layer of 128 on D's shared features):
@@ -81,7 +81,6 @@ class CodeDiscriminator(nn.Module):
     def __init__(self, base: nn.Module, n_codes: int, hidden: int = 128):
         super().__init__()
         self.body, self.head, channels = _split(base)
-        self.n_codes = n_codes
         if isinstance(self.head, nn.Conv2d):
             first = nn.Conv2d(channels, hidden, self.head.kernel_size, self.head.stride, self.head.padding)
         else:
@@ -96,7 +95,3 @@ class CodeDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
         """D's output (B,); ``code`` is accepted and ignored (D judges realism alone)."""
         return self.head(self.body(x)).flatten()
-
-    def classify(self, x: torch.Tensor) -> torch.Tensor:
-        """Q's code logits (B, n_codes)."""
-        return self.q(self.body(x))
