@@ -178,6 +178,36 @@ def test_auroc_by_hand_and_against_scikit_learn():
         auroc(torch.ones(3), torch.zeros(3))
 
 
+def test_anomaly_score_pieces_by_hand():
+    from ganforge.anomaly import fit_code_gaussian, log_standardise, log_stats, mahalanobis_sq, relative_error
+
+    # One 1x2x2 image on the [0, 1] scale: ink [0, 0.5, 1, 0] -> 1.5 against background 0; its
+    # reconstruction [0, 0.5, 0.5, 0.5] misses by 0.5 twice: squared error 0.5, per unit of ink 1/3.
+    x = torch.tensor([[[[0.0, 0.5], [1.0, 0.0]]]]) * 2 - 1
+    r = torch.tensor([[[[0.0, 0.5], [0.5, 0.5]]]]) * 2 - 1
+    assert float(relative_error(x, r, torch.tensor([0.0]))) == pytest.approx(0.5 / 1.5)
+    # On a white background (b = 1) the ink is |x - 1| summed: 1 + 0.5 + 0 + 1 = 2.5.
+    assert float(relative_error(x, r, torch.tensor([1.0]))) == pytest.approx(0.5 / 2.5)
+    # A blank image counts one pixel of ink, so a blank reconstructed badly still scores high.
+    assert float(relative_error(x * 0 - 1, r, torch.tensor([0.0]))) == pytest.approx(0.25 + 0.25 + 0.25)
+
+    # Codes (+-1, +-2) in every combination: mean 0, covariance diag(4/3, 16/3) (n - 1 = 3).
+    codes = torch.tensor([[1.0, 2.0], [1.0, -2.0], [-1.0, 2.0], [-1.0, -2.0]])
+    gauss = fit_code_gaussian(codes)
+    assert gauss["mean"] == pytest.approx([0.0, 0.0])
+    assert np.array(gauss["precision"]) == pytest.approx(np.diag([3 / 4, 3 / 16]), rel=1e-5)
+    # (z - mu)^T P (z - mu) at (2, 4): 4 * 3/4 + 16 * 3/16 = 6
+    assert float(mahalanobis_sq(torch.tensor([[2.0, 4.0]]), gauss)[0]) == pytest.approx(6.0, rel=1e-5)
+    # An unused code dimension (always 0) still gives an invertible covariance.
+    flat = fit_code_gaussian(torch.cat([codes, torch.zeros(4, 1)], 1))
+    assert np.isfinite(np.array(flat["precision"])).all()
+
+    # log-standardised: e^1 and e^3 have log mean 2, std sqrt(2); e^4 lies at (4 - 2) / sqrt 2.
+    stats = log_stats(torch.tensor([math.e, math.e ** 3]))
+    assert stats == pytest.approx([2.0, math.sqrt(2)])
+    assert float(log_standardise(torch.tensor([math.e ** 4]), stats)[0]) == pytest.approx(math.sqrt(2))
+
+
 # -- architectures -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("arch,shape", [("mlp", (1, 28, 28)), ("conv", (1, 28, 28)), ("conv", (3, 32, 32)),
@@ -302,6 +332,45 @@ def test_anomaly_detector_separates_the_normal_class(one_class_run):
     assert float(flagged[y[:2000] == 1].float().mean()) < 0.12  # about the calibrated 5 % on unseen 1s
 
 
+def test_a_calibration_written_before_named_scores_still_scores_by_error(one_class_run, tmp_path):
+    """An anomaly.json without "kind" (ganforge before the relative and combined scores) keeps
+    scoring by the plain reconstruction error against its own threshold."""
+    import shutil
+
+    from ganforge import anomaly
+    from ganforge.autoencoding import load_split
+
+    out, record = one_class_run
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    (old / anomaly.ANOMALY_FILE).write_text(json.dumps({"score": "mean squared reconstruction error per pixel",
+                                                        "threshold": 0.01, "fpr": 0.05}))
+    run = ganforge.load_run(old)
+    x, _ = load_split(run, "test")
+    scores, recon, maps = anomaly.score_images(run, x[:50])
+    assert torch.allclose(scores, ((recon - x[:50]) / 2).pow(2).flatten(1).mean(1), atol=1e-6)
+    assert torch.allclose(scores, maps.flatten(1).mean(1), atol=1e-6)  # one channel: the map's mean
+
+
+def test_relative_and_combined_scores_flag_the_ones_an_autoencoder_of_eights_reconstructs(tmp_path):
+    """An 8 holds most strokes of a 1, so an autoencoder of 8s reconstructs 1s with little squared
+    error and the plain error score ranks them as more normal than unseen 8s. Per unit of ink
+    (relative) they are reconstructed badly, and their codes lie away from the 8s' (combined)."""
+    from ganforge import anomaly
+    from ganforge.autoencoding import load_split
+
+    cfg = load_config("ae-mnist-anomaly", ["train.steps=400", "train.sample_every=0", "data.classes=[8]"])
+    record = anomaly.fit(cfg, tmp_path / "eights", 0.05, progress=False, log=quiet)
+    assert record["kind"] == "combined" and record["background"] == [0.0]
+    run = ganforge.load_run(tmp_path / "eights")
+    x, y = load_split(run, "test")
+    keep = (y == 8) | (y == 1)
+    every, _, _ = anomaly.scores_of(run, x[keep], record)
+    auc = {name: auroc(v, y[keep] == 1) for name, v in every.items()}
+    # measured at 400 steps: error 0.27, relative 0.76, combined 0.92 (1s against 8s)
+    assert auc["error"] < 0.4 and auc["relative"] > auc["error"] + 0.3 and auc["combined"] > 0.85, auc
+
+
 def test_anomaly_score_command_writes_error_maps_and_explains_bad_input(one_class_run, tmp_path, python_exe):
     from ganforge.autoencoding import load_split
 
@@ -318,7 +387,7 @@ def test_anomaly_score_command_writes_error_maps_and_explains_bad_input(one_clas
     assert res.returncode == 0, res.stderr
     results = json.loads(res.stdout)["results"]
     assert [r["anomaly"] for r in results] == [False, True]
-    assert results[1]["score"] > 3 * results[0]["score"]
+    assert results[1]["score"] - results[0]["score"] > 3  # standardised: the 7 lies > 3 sd further out
     assert Image.open(results[1]["error_map"]).size == (3 * 112 + 2 * 2 * 4, 112)
 
     Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "big.png")
@@ -341,6 +410,7 @@ def test_anomaly_score_command_writes_error_maps_and_explains_bad_input(one_clas
 
 def test_anomaly_fit_refuses_bad_requests(tmp_path, python_exe):
     for args, expect in ((["--normal-class", "3", "--fpr", "0"], "between 0 and 1"),
+                         (["--normal-class", "3", "--score", "ssim"], "unknown anomaly score 'ssim'"),
                          (["--normal-class", "12"], "selects no images"),
                          ([], "say what is normal"),
                          (["--normal-folder", str(tmp_path / "empty")], "")):

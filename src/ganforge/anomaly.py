@@ -1,15 +1,28 @@
-"""Anomaly detection with autoencoders: train on normal images only, score by how badly a new
-image is reconstructed, flag it above a threshold calibrated on held-out normal images.
+"""Anomaly detection with autoencoders: train on normal images only, score how unlike them a new
+image is, flag it above a threshold calibrated on held-out normal images.
 
-Scores (higher = more anomalous):
+Scores (higher = more anomalous), chosen with ``--score``:
 
-* ae: mean squared reconstruction error per pixel, on the [0, 1] grey scale;
-* vae: the negative ELBO at the posterior mean, -log p(x | z = mu) + KL(q(z|x) || p(z)), in
-  nats (deterministic, so the same image always gets the same score).
+* ``error``: the reconstruction error itself. ae: the mean squared error per pixel on the [0, 1]
+  grey scale; vae: the negative ELBO at the posterior mean, -log p(x | z = mu) + KL(q(z|x) || p(z)),
+  in nats (deterministic, so the same image always gets the same score).
+* ``relative``: the squared reconstruction error per unit of ink,
+  sum_i (x_hat_i - x_i)^2 / max(1, sum_i |x_i - b|), sums over every pixel and channel on the
+  [0, 1] scale, b the normal images' median pixel value (the background: 0 for MNIST). A digit 1
+  has little ink, so its absolute error stays small under any autoencoder; relative to its ink it
+  is reconstructed badly.
+* ``combined`` (the default): how far the image's code lies from the normal codes joined to the
+  relative error, each standardised on held-out normal images so neither dominates,
+  score = (log r - m_r) / s_r + (log d - m_d) / s_d, with r the relative error and
+  d = (z - mu)^T Sigma^-1 (z - mu) the squared Mahalanobis distance of the code z (a VAE's
+  posterior mean) under the Gaussian fitted to the training codes. No weight is tuned: m and s
+  are the mean and standard deviation of the log scores of the held-out normal images.
 
-The threshold is the (1 - fpr) quantile of the scores of held-out normal images: about a
-fraction fpr of new normal images will be flagged. The one-class protocol trains one model per
-class (normal = that class of the train split) and measures AUROC on the whole test split.
+Everything a score needs (background, code Gaussian, standardisation, threshold) is fitted on
+normal images only and saved in the run's anomaly.json, so ``score`` needs nothing else. The
+threshold is the (1 - fpr) quantile of the held-out normal images' scores: about a fraction fpr
+of new normal images will be flagged. The one-class protocol trains one model per class (normal =
+that class of the train split) and measures AUROC on the whole test split, for every score.
 """
 
 from __future__ import annotations
@@ -22,11 +35,15 @@ import torch
 from ganforge.errors import GanforgeError
 
 ANOMALY_FILE = "anomaly.json"
+SCORES = ("combined", "relative", "error")
+DEFAULT_SCORE = "combined"
+_LOG_FLOOR = 1e-12  # scores are standardised in log space; an exact 0 would be -inf
 
 
 @torch.no_grad()
-def score_images(run, images: torch.Tensor, batch: int = 1000) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(scores (N,), reconstructions (N, C, H, W) in [-1, 1], per-pixel squared error maps (N, H, W))."""
+def reconstruct_and_encode(run, images: torch.Tensor, batch: int = 1000) -> dict[str, torch.Tensor]:
+    """One pass of the autoencoder over ``images`` (N, C, H, W) in [-1, 1]:
+    ``error`` (N,) the plain error score, ``recon`` (N, C, H, W) in [-1, 1], ``codes`` (N, z_dim)."""
     from ganforge.autoencoding import check_shape, require_autoencoder
     from ganforge.losses.vae import gaussian_kl, log_likelihood, split_posterior
     from ganforge.methods.autoencoder import likelihood_target
@@ -34,46 +51,143 @@ def score_images(run, images: torch.Tensor, batch: int = 1000) -> tuple[torch.Te
     require_autoencoder(run)
     check_shape(run, images)
     E, G = run.method.encoder, run.method.decoder
-    scores, recons = [], []
+    errors, recons, codes = [], [], []
     for chunk in images.split(batch):
         x = chunk.to(run.device)
         h = E(x)
         if run.method.variational:
-            mu, logvar = split_posterior(h)
+            z, logvar = split_posterior(h)
             target = likelihood_target(G, x, binarize=False)
-            s = -log_likelihood(G, G.params(mu).float(), target.float()) + gaussian_kl(mu.float(), logvar.float())
-            recon = G(mu)
+            s = -log_likelihood(G, G.params(z).float(), target.float()) + gaussian_kl(z.float(), logvar.float())
+            recon = G(z).float()
         else:
-            recon = G(h)
-            s = ((recon.float() - x) / 2).pow(2).flatten(1).mean(1)
-        scores.append(s.float().cpu())
-        recons.append(recon.float().cpu())
-    recon = torch.cat(recons)
-    maps = ((recon - images) / 2).pow(2).mean(1)
-    return torch.cat(scores), recon, maps
+            z, recon = h, G(h).float()
+            s = ((recon - x) / 2).pow(2).flatten(1).mean(1)
+        errors.append(s.float().cpu())
+        recons.append(recon.cpu())
+        codes.append(z.float().cpu())
+    return {"error": torch.cat(errors), "recon": torch.cat(recons), "codes": torch.cat(codes)}
 
 
-def score_name(run) -> str:
+def relative_error(images: torch.Tensor, recon: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
+    """Squared reconstruction error per unit of ink, (N,): sum (x_hat - x)^2 / max(1, sum |x - b|),
+    on the [0, 1] scale; ``background`` b holds one value per channel (C,)."""
+    x01, r01 = (images + 1) / 2, (recon + 1) / 2
+    ink = (x01 - background.view(1, -1, 1, 1)).abs().flatten(1).sum(1).clamp_min(1.0)
+    return (r01 - x01).pow(2).flatten(1).sum(1) / ink
+
+
+def fit_code_gaussian(codes: torch.Tensor) -> dict:
+    """Mean and precision (inverse covariance) of codes (N, z_dim), as JSON-ready lists. A ridge of
+    1e-6 of the mean variance keeps the covariance invertible when a code dimension is unused."""
+    if len(codes) < 2:
+        raise GanforgeError("fitting the normal codes needs at least 2 normal training images; give more")
+    codes = codes.double()
+    cov = torch.cov(codes.T).reshape(codes.shape[1], codes.shape[1])
+    cov = cov + (1e-6 * cov.diagonal().mean() + 1e-12) * torch.eye(codes.shape[1], dtype=torch.float64)
+    return {"mean": codes.mean(0).tolist(), "precision": torch.linalg.inv(cov).tolist()}
+
+
+def mahalanobis_sq(codes: torch.Tensor, gaussian: dict) -> torch.Tensor:
+    """(z - mu)^T P (z - mu) for every code, (N,)."""
+    d = codes.double() - torch.tensor(gaussian["mean"], dtype=torch.float64)
+    return ((d @ torch.tensor(gaussian["precision"], dtype=torch.float64)) * d).sum(1).float()
+
+
+def log_standardise(values: torch.Tensor, stats: list[float]) -> torch.Tensor:
+    """(log v - m) / s for stats = [m, s] (the mean and standard deviation of log v on normal images)."""
+    return (values.double().clamp_min(_LOG_FLOOR).log() - stats[0]) / stats[1]
+
+
+def log_stats(values: torch.Tensor) -> list[float]:
+    logs = values.double().clamp_min(_LOG_FLOOR).log()
+    return [float(logs.mean()), max(float(logs.std()), 1e-12)]
+
+
+def scores_of(run, images: torch.Tensor, record: dict) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """Every score the calibration ``record`` supports, {name: (N,)}, with the reconstructions
+    (N, C, H, W) in [-1, 1] and the per-pixel squared error maps (N, H, W) on the [0, 1] scale.
+    A record written before scores had names (no "kind") supports ``error`` only."""
+    return scores_from(reconstruct_and_encode(run, images), images, record)
+
+
+def scores_from(out: dict[str, torch.Tensor], images: torch.Tensor, record: dict):
+    """:func:`scores_of` from a pass of :func:`reconstruct_and_encode` over ``images``."""
+    scores = {"error": out["error"]}
+    if "background" in record:
+        rel = relative_error(images, out["recon"], torch.tensor(record["background"]))
+        dist = mahalanobis_sq(out["codes"], record["code_gaussian"])
+        scores["relative"] = rel
+        scores["combined"] = (log_standardise(rel, record["standardise"]["relative"])
+                              + log_standardise(dist, record["standardise"]["code_distance"])).float()
+    maps = ((out["recon"] - images) / 2).pow(2).mean(1)
+    return scores, out["recon"], maps
+
+
+def score_images(run, images: torch.Tensor, record: dict | None = None) -> tuple[torch.Tensor, torch.Tensor,
+                                                                                   torch.Tensor]:
+    """(scores (N,), reconstructions (N, C, H, W) in [-1, 1], per-pixel squared error maps (N, H, W)):
+    the score the run's calibration names (anomaly.json, or ``record``), or the plain error score
+    when the run has no calibration yet."""
+    if record is None:
+        path = run.run_dir / ANOMALY_FILE if run.run_dir is not None else None
+        record = json.loads(path.read_text()) if path is not None and path.is_file() else {}
+    scores, recon, maps = scores_of(run, images, record)
+    return scores[record.get("kind", "error")], recon, maps
+
+
+def score_description(run, kind: str) -> str:
+    if kind == "relative":
+        return "squared reconstruction error per unit of ink ([0, 1] scale)"
+    if kind == "combined":
+        return "relative error + code distance, each standardised on held-out normal images"
     return "negative ELBO at the posterior mean (nats)" if run.method.variational else \
         "mean squared reconstruction error per pixel ([0, 1] scale)"
 
 
-def calibrate(run, normal_images: torch.Tensor, fpr: float) -> dict:
-    """The threshold at false-positive rate ``fpr`` on held-out normal images; saved in the run."""
+def check_score(kind: str) -> None:
+    if kind not in SCORES:
+        raise GanforgeError(f"unknown anomaly score {kind!r}; choose one of {', '.join(SCORES)}")
+
+
+def calibrate(run, normal_train: torch.Tensor, normal_held: torch.Tensor, fpr: float,
+              kind: str = DEFAULT_SCORE) -> dict:
+    """Fit what the scores need on normal images and set the threshold at false-positive rate
+    ``fpr``; saved in the run. ``normal_train``: the images the model trained on (the background
+    and the Gaussian of their codes); ``normal_held``: held-out normal images (the
+    standardisation of each score and the threshold), both (N, C, H, W) in [-1, 1]."""
     check_fpr(fpr)
-    if len(normal_images) == 0:
-        raise GanforgeError("the held-out normal set is empty; raise data.holdout (e.g. 0.1) or give more normal "
-                            "images")
-    scores, _, _ = score_images(run, normal_images)
+    check_score(kind)
+    if len(normal_held) < 2:
+        raise GanforgeError(f"the held-out normal set has {len(normal_held)} image(s); calibration needs at least "
+                            "2: raise data.holdout (e.g. 0.1) or give more normal images")
+    # The background: each channel's median over (at most) the first 1,000 training images.
+    x01 = (normal_train[:1000] + 1) / 2
+    background = x01.transpose(0, 1).reshape(x01.shape[1], -1).median(1).values
+    record = {"kind": kind, "score": score_description(run, kind), "background": background.tolist(),
+              "code_gaussian": fit_code_gaussian(reconstruct_and_encode(run, normal_train)["codes"])}
+    held = reconstruct_and_encode(run, normal_held)
+    record["standardise"] = {
+        "relative": log_stats(relative_error(normal_held, held["recon"], background)),
+        "code_distance": log_stats(mahalanobis_sq(held["codes"], record["code_gaussian"]))}
+    scores = scores_from(held, normal_held, record)[0][kind]
     threshold = float(torch.quantile(scores.double(), 1 - fpr))
-    record = {"score": score_name(run), "threshold": threshold, "fpr": fpr, "n_calibration": len(scores),
-              "calibration_scores": {"mean": float(scores.mean()), "median": float(scores.median()),
-                                     "max": float(scores.max())},
-              "measured_fpr": float((scores > threshold).double().mean()),
-              "normal": {"source": run.config.data.source, "classes": list(run.config.data.classes),
-                         "path": run.config.data.path}}
+    record.update({"threshold": threshold, "fpr": fpr, "n_calibration": len(scores),
+                   "calibration_scores": {"mean": float(scores.mean()), "median": float(scores.median()),
+                                          "max": float(scores.max())},
+                   "measured_fpr": float((scores > threshold).double().mean()),
+                   "normal": {"source": run.config.data.source, "classes": list(run.config.data.classes),
+                              "path": run.config.data.path}})
     (run.run_dir / ANOMALY_FILE).write_text(json.dumps(record, indent=2))
     return record
+
+
+def normal_images(cfg) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training part, held-out part) of the normal images ``cfg.data`` selects, in [-1, 1]."""
+    from ganforge.data import load_dataset
+
+    parts = (load_dataset(cfg.data, log=lambda *_: None, part=part) for part in ("train", "holdout"))
+    return tuple(ds.x.float() / 127.5 - 1 for ds in parts)
 
 
 def check_fpr(fpr: float) -> None:
@@ -81,24 +195,24 @@ def check_fpr(fpr: float) -> None:
         raise GanforgeError(f"the false-positive rate must be between 0 and 1 (exclusive), e.g. 0.05; got {fpr}")
 
 
-def fit(cfg, out: Path, fpr: float = 0.05, *, overwrite: bool = False, progress: bool = True, log=print) -> dict:
-    """Train ``cfg`` (its data restricted to the normal images) and calibrate the threshold on
-    the held-out part of the normal images (data.holdout, 10 % unless set)."""
+def fit(cfg, out: Path, fpr: float = 0.05, *, kind: str = DEFAULT_SCORE, overwrite: bool = False,
+        progress: bool = True, log=print) -> dict:
+    """Train ``cfg`` (its data restricted to the normal images) and calibrate the score ``kind``
+    on the held-out part of the normal images (data.holdout, 10 % unless set)."""
     import dataclasses
 
     from ganforge import api
-    from ganforge.data import load_dataset
 
     check_fpr(fpr)
+    check_score(kind)
     if cfg.method.name not in ("ae", "vae"):
         raise GanforgeError(f"anomaly detection trains an autoencoder; method.name is {cfg.method.name} (use a preset "
                             "such as ae-mnist or vae-mnist)")
     if cfg.data.holdout == 0:
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, holdout=0.1))
-    held = load_dataset(cfg.data, log=lambda *_: None, part="holdout")
     run_dir = api.train(cfg, out, overwrite=overwrite, progress=progress, log=log)
     run = api.load_run(run_dir)
-    record = calibrate(run, held.x.float() / 127.5 - 1, fpr)
+    record = calibrate(run, *normal_images(run.config), fpr, kind)
     record["run"] = str(run_dir)
     record["n_train"] = run.info["dataset_size"]
     return record
@@ -119,7 +233,7 @@ def score_files(run, paths: list[Path], out_dir: Path | None, resize: bool = Fal
     record = load_calibration(run)
     files = image_files(paths)
     images = read_images(files, run, resize=resize)
-    scores, recon, maps = score_images(run, images)
+    scores, recon, maps = score_images(run, images, record)
     results = []
     for i, f in enumerate(files):
         item = {"file": str(f), "score": float(scores[i]), "anomaly": bool(scores[i] > record["threshold"])}
@@ -150,14 +264,16 @@ def save_error_map(image: torch.Tensor, recon: torch.Tensor, error: torch.Tensor
 
 
 def one_class(preset: str, classes: list[int], out_root: Path, overrides: list[str] | None = None,
-              fpr: float = 0.05, progress: bool = False, log=print) -> dict:
+              fpr: float = 0.05, kind: str = DEFAULT_SCORE, progress: bool = False, log=print) -> dict:
     """The one-class protocol: per class c, train on class c of the train split (10 % held out to
-    calibrate), score the whole test split, AUROC with the other classes as anomalies."""
+    calibrate), score the whole test split, AUROC with the other classes as anomalies. ``kind``
+    is the score thresholded and plotted; every score's AUROC is reported beside it."""
     from ganforge import api
     from ganforge.autoencoding import load_split
     from ganforge.config import load_config
     from ganforge.metrics.roc import auroc, roc_curve
 
+    check_score(kind)
     out_root = Path(out_root)
     out_root.mkdir(parents=True, exist_ok=True)
     results, curves = [], {}
@@ -165,29 +281,35 @@ def one_class(preset: str, classes: list[int], out_root: Path, overrides: list[s
         cfg = load_config(preset, [*(overrides or []), f"data.classes=[{c}]", "data.holdout=0.1"])
         run_dir = out_root / f"class-{c}"
         log(f"class {c}: training {preset} on the normal class ...")
-        record = fit(cfg, run_dir, fpr, overwrite=True, progress=progress, log=lambda *_: None)
+        record = fit(cfg, run_dir, fpr, kind=kind, overwrite=True, progress=progress, log=lambda *_: None)
         run = api.load_run(run_dir)
         x, y = load_split(run, "test")
-        scores, _, _ = score_images(run, x)
-        anomalous = y != c
-        auc = auroc(scores, anomalous)
+        every, _, _ = scores_of(run, x, record)
+        scores, anomalous = every[kind], y != c
         flagged = scores > record["threshold"]
-        row = {"class": c, "auroc": auc, "n_train": json.loads((run_dir / "run.json").read_text())["dataset_size"],
+        row = {"class": c, "auroc": auroc(scores, anomalous),
+               "auroc_by_score": {name: auroc(v, anomalous) for name, v in every.items()},
+               "n_train": json.loads((run_dir / "run.json").read_text())["dataset_size"],
                "threshold": record["threshold"],
                "test_fpr": float(flagged[~anomalous].double().mean()),
                "test_tpr": float(flagged[anomalous].double().mean())}
         results.append(row)
         curves[c] = roc_curve(scores, anomalous)
-        log(f"class {c}: AUROC {100 * auc:.1f}%  (at the calibrated threshold: {100 * row['test_tpr']:.1f}% of "
-            f"anomalies caught, {100 * row['test_fpr']:.1f}% of normal test images flagged)")
+        others = ", ".join(f"{name} {100 * v:.1f}%" for name, v in row["auroc_by_score"].items() if name != kind)
+        log(f"class {c}: AUROC {100 * row['auroc']:.1f}% ({others}); at the calibrated threshold "
+            f"{100 * row['test_tpr']:.1f}% of anomalies caught, {100 * row['test_fpr']:.1f}% of normal test images "
+            "flagged")
     mean = sum(r["auroc"] for r in results) / len(results)
-    summary = {"preset": preset, "overrides": overrides or [], "score": score_name(run), "fpr": fpr,
+    summary = {"preset": preset, "overrides": overrides or [], "kind": kind, "score": record["score"], "fpr": fpr,
                "classes": results, "mean_auroc": mean,
-               "protocol": "train on one class of the train split (90 %; 10 % calibrates the threshold), test on "
-                           "the whole test split with every other class as anomalous"}
+               "mean_auroc_by_score": {name: sum(r["auroc_by_score"][name] for r in results) / len(results)
+                                       for name in SCORES},
+               "protocol": "train on one class of the train split (90 %; 10 % calibrates the scores and the "
+                           "threshold), test on the whole test split with every other class as anomalous"}
     (out_root / "one_class.json").write_text(json.dumps(summary, indent=2))
     summary["roc_plot"] = str(plot_rocs(curves, {r["class"]: r["auroc"] for r in results}, out_root / "roc.png",
-                                        f"one-class {run.config.data.source}, {preset}: mean AUROC {100 * mean:.1f}%"))
+                                        f"one-class {run.config.data.source}, {preset}, {kind} score: mean AUROC "
+                                        f"{100 * mean:.1f}%"))
     return summary
 
 

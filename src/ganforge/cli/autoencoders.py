@@ -46,6 +46,7 @@ def add_parsers(sub) -> None:
     af.add_argument("--normal-class", type=int, default=None, help="the normal class of the preset's dataset")
     af.add_argument("--normal-folder", default=None, help="or: a folder of normal images")
     af.add_argument("--fpr", type=float, default=0.05, help="false-positive rate the threshold allows (0..1)")
+    af.add_argument("--score", default="combined", help="combined (default), relative or error: see README")
     af.add_argument("--set", action="append", metavar="KEY=VALUE")
     af.add_argument("--out", default=None)
     af.add_argument("--overwrite", action="store_true")
@@ -64,6 +65,7 @@ def add_parsers(sub) -> None:
     oc.add_argument("--preset", default="ae-mnist-anomaly")
     oc.add_argument("--classes", default=None, help="comma-separated classes (default 0..9)")
     oc.add_argument("--fpr", type=float, default=0.05)
+    oc.add_argument("--score", default="combined", help="the score thresholded and plotted (all are reported)")
     oc.add_argument("--set", action="append", metavar="KEY=VALUE")
     oc.add_argument("--out", default="runs/one-class")
     oc.add_argument("--json", action="store_true")
@@ -173,7 +175,8 @@ def cmd_anomaly(args) -> int:
         cfg = load_config(args.preset, overrides)
         out = Path(args.out) if args.out else Path("runs") / f"anomaly-{cfg.name}-" \
             f"{args.normal_class if args.normal_class is not None else Path(args.normal_folder).name}"
-        record = anomaly.fit(cfg, out, args.fpr, overwrite=args.overwrite, progress=not args.quiet, log=_err)
+        record = anomaly.fit(cfg, out, args.fpr, kind=args.score, overwrite=args.overwrite, progress=not args.quiet,
+                             log=_err)
         print(json.dumps(record) if args.json else
               f"trained {out} on {record['n_train']} normal images; threshold {record['threshold']:.4g} "
               f"({record['score']}) flags {100 * record['measured_fpr']:.1f}% of the {record['n_calibration']} "
@@ -184,11 +187,10 @@ def cmd_anomaly(args) -> int:
 
         run = api.load_run(args.run_dir)
         if args.fpr is not None:  # recalibrate on the run's held-out normal images
-            from ganforge.data import load_dataset
-
             anomaly.check_fpr(args.fpr)
-            held = load_dataset(run.config.data, log=lambda *_: None, part="holdout")
-            anomaly.calibrate(run, held.x.float() / 127.5 - 1, args.fpr)
+            old = run.run_dir / anomaly.ANOMALY_FILE
+            kind = json.loads(old.read_text()).get("kind", "error") if old.is_file() else anomaly.DEFAULT_SCORE
+            anomaly.calibrate(run, *anomaly.normal_images(run.config), args.fpr, kind)
         results = anomaly.score_files(run, [Path(p) for p in args.paths], Path(args.maps) if args.maps else None,
                                       args.resize)
         threshold = anomaly.load_calibration(run)["threshold"]
@@ -202,13 +204,15 @@ def cmd_anomaly(args) -> int:
         return 0
     # one-class
     classes = [int(c) for c in args.classes.split(",")] if args.classes else list(range(10))
-    summary = anomaly.one_class(args.preset, classes, Path(args.out), list(args.set or []), args.fpr,
+    summary = anomaly.one_class(args.preset, classes, Path(args.out), list(args.set or []), args.fpr, args.score,
                                 log=_err if not args.json else (lambda *_: None))
     if args.json:
         print(json.dumps(summary))
     else:
-        print("class  AUROC %")
+        names = [summary["kind"], *(n for n in anomaly.SCORES if n != summary["kind"])]
+        print("class  " + "  ".join(f"{n + ' %':>9}" for n in names) + "   (AUROC by score)")
         for r in summary["classes"]:
-            print(f"{r['class']:>5}  {100 * r['auroc']:6.1f}")
-        print(f" mean  {100 * summary['mean_auroc']:6.1f}   (ROC curves: {summary['roc_plot']})")
+            print(f"{r['class']:>5}  " + "  ".join(f"{100 * r['auroc_by_score'][n]:9.1f}" for n in names))
+        print(" mean  " + "  ".join(f"{100 * summary['mean_auroc_by_score'][n]:9.1f}" for n in names)
+              + f"   (ROC curves of the {summary['kind']} score: {summary['roc_plot']})")
     return 0
