@@ -44,9 +44,11 @@ def test_iwae_preset_beats_the_published_vae_likelihood(tmp_path):
 
 
 def test_one_class_mnist_mean_auroc(tmp_path):
-    """The one-class protocol with the default preset (about 6 minutes): measured mean 95.7 %."""
+    """The one-class protocol with the default preset and score (about 6 minutes on 2 cores):
+    measured for seed 0, combined 98.28 %, error 95.66 %, every digit >= 96.3 % combined."""
     from ganforge.anomaly import one_class
 
     summary = one_class("ae-mnist-anomaly", list(range(10)), tmp_path / "oc", log=lambda *_: None)
-    assert summary["mean_auroc"] >= 0.95, summary
-    assert min(r["auroc"] for r in summary["classes"]) >= 0.85, summary
+    assert summary["kind"] == "combined" and summary["mean_auroc"] >= 0.978, summary
+    assert min(r["auroc"] for r in summary["classes"]) >= 0.95, summary
+    assert summary["mean_auroc_by_score"]["error"] >= 0.95, summary
