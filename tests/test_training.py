@@ -82,6 +82,29 @@ def test_compiled_training_runs_penalty_phases_uncompiled_and_resumes(tmp_path):
     assert ganforge.load_run(run).sample(50, seed=0).shape == (50, 2)
 
 
+@pytest.mark.parametrize("fast", [True, False])
+def test_bf16_falls_back_to_fp32_on_a_cpu_without_bf16_arithmetic(tmp_path, monkeypatch, fast):
+    """On a CPU without AVX-512 or AMX, bf16 is emulated 30-80x slower than fp32: a bf16 run trains
+    in fp32 there, says so once in the log and in the summary, and keeps train.precision=bf16 in
+    its config (a resume on a CPU with bf16 arithmetic uses it)."""
+    from ganforge.train import loop
+
+    assert loop.bf16_is_fast(torch.device("cuda"))  # the question is only asked of CPUs
+    monkeypatch.setattr(loop, "bf16_is_fast", lambda device: fast)
+    said = []
+    overrides = ["train.steps=4", "train.device=cpu", "train.log_every=2", "train.precision=bf16",
+                 "data.toy_points=2000"]
+    run = ganforge.train(load_config("toy-ring", overrides), tmp_path / "run", progress=False, log=said.append)
+    summary = json.loads((run / "summary.json").read_text())
+    notices = [line for line in said if "no bf16 arithmetic" in line]
+    assert json.loads((run / "config.json").read_text())["train"]["precision"] == "bf16"
+    if fast:
+        assert summary["precision"] == "bf16" and "precision_asked" not in summary and not notices
+    else:
+        assert summary["precision"] == "fp32" and summary["precision_asked"] == "bf16" and len(notices) == 1
+        assert "(fp32; bf16 asked, no bf16 arithmetic on this CPU)" in (run / "summary.txt").read_text()
+
+
 def test_summary_names_every_device_a_resumed_run_trained_on(tmp_path):
     """A run continued on another device says so ("on cuda, then cpu"): its time and img/s span
     both. Here the first leg's checkpoint is marked as made on CUDA, as one carried from a GPU is."""

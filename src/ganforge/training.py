@@ -170,7 +170,7 @@ def run_training(run_dir: Path, cfg: Config, *, resume: bool = False, progress: 
     finally:
         hooks.close()
     return finish_run(run_dir, cfg, method, dataset, device, final_samples, log, setup_s=setup_s,
-                      trained_on=loop.devices)
+                      trained_on=loop.devices, precision=loop.precision)
 
 
 def _silent(*_) -> None:
@@ -218,10 +218,12 @@ def write_report_quietly(run_dir: Path, log=print) -> Path | None:
 
 
 def finish_run(run_dir: Path, cfg: Config, method: Method, dataset: Dataset, device, final_samples: Path,
-               log=print, setup_s: float | None = None, trained_on: list[str] | None = None) -> dict:
+               log=print, setup_s: float | None = None, trained_on: list[str] | None = None,
+               precision: str | None = None) -> dict:
     """Plots, the 2-D evaluation (eval.json), summary.txt/.json and report.html. ``trained_on``:
     every device the run trained on, in order, when a resume moved it (the summary says "on cuda,
-    then cpu"; its time and img/s span them all)."""
+    then cpu"; its time and img/s span them all); ``precision``: what the step computed in, when
+    it differs from train.precision (bf16 asked on a CPU without bf16 arithmetic)."""
     from ganforge.report.summary import write_summary
 
     rows = read_metrics(run_dir)
@@ -237,6 +239,7 @@ def finish_run(run_dir: Path, cfg: Config, method: Method, dataset: Dataset, dev
     where = ", then ".join(trained_on) if trained_on else str(device)  # the summary's "on ..."
     if world.active:
         where = f"{where} x {world.size} processes"
-    summary = write_summary(run_dir, cfg, rows, final_samples, evaluation, where, method.objective(), setup_s)
+    summary = write_summary(run_dir, cfg, rows, final_samples, evaluation, where, method.objective(), setup_s,
+                            precision)
     write_report_quietly(run_dir, log)
     return summary

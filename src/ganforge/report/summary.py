@@ -12,16 +12,21 @@ def _fmt_time(seconds: float) -> str:
 
 
 def write_summary(run_dir: Path, cfg, rows: list[dict], final_samples: Path, evaluation: dict | None,
-                  device, objective: str = "", setup_s: float | None = None) -> dict:
+                  device, objective: str = "", setup_s: float | None = None, precision: str | None = None) -> dict:
     """summary.json and summary.txt; ``objective`` is the method's own words for what it
     minimised (Method.objective()); ``setup_s``: this process's time before training began (data,
-    networks, checkpoint), which time_s and img/s leave out."""
+    networks, checkpoint), which time_s and img/s leave out; ``precision``: what the step computed
+    in, when not train.precision (bf16 asked on a CPU without bf16 arithmetic: "precision" says fp32,
+    "precision_asked" bf16)."""
+    used = precision or cfg.train.precision
+    said = used if used == cfg.train.precision else \
+        f"{used}; {cfg.train.precision} asked, no {cfg.train.precision} arithmetic on this CPU"
     training_rows = [r for r in rows if "time_s" in r]
     last = training_rows[-1] if training_rows else {}
     alerts = [r for r in rows if "alert" in r]
     summary = {
         "name": cfg.name, "objective": objective, "step": last.get("step", 0), "kimg": last.get("kimg", 0.0),
-        "time_s": last.get("time_s", 0.0), "device": str(device), "precision": cfg.train.precision,
+        "time_s": last.get("time_s", 0.0), "device": str(device), "precision": used,
         "img_per_s": (round(last.get("kimg", 0) * 1000 / last["time_s"], 1) if last.get("time_s") else None),
         "setup_s": None if setup_s is None else round(setup_s, 3),
         "final": {k: last[k] for k in ("loss/D", "loss/G", "D_x", "D_G_z", "loss/AE", "recon", "kl", "neg_elbo")
@@ -30,12 +35,14 @@ def write_summary(run_dir: Path, cfg, rows: list[dict], final_samples: Path, eva
         "evaluation": evaluation,
         "alerts": [{k: a[k] for k in ("step", "alert", "message", "suggestion")} for a in alerts],
     }
+    if used != cfg.train.precision:
+        summary["precision_asked"] = cfg.train.precision
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     lines = [
         f"ganforge run '{cfg.name}' ({cfg.method.name}, "
         f"{objective}, {_architecture(cfg)}, {cfg.data.source})",
         f"trained {summary['step']} steps = {summary['kimg']:.1f} kimg in {_fmt_time(summary['time_s'])} "
-        f"on {device} ({cfg.train.precision}), {summary['img_per_s'] or 0:,.0f} img/s"
+        f"on {device} ({said}), {summary['img_per_s'] or 0:,.0f} img/s"
         + (f" (set-up before training, not counted: {setup_s:.1f} s)" if setup_s is not None else ""),
     ]
     f = summary["final"]
