@@ -149,7 +149,8 @@ class TrainConfig:
     batch_size: int = _opt(128, "images per batch", min=1, max=65536)
     seed: int = _opt(0, "seed for weights, batches and noise", min=0, max=2**63 - 1)
     device: str = _opt("auto", "auto, cpu or cuda", choices=["auto", "cpu", "cuda"])
-    precision: str = _opt("fp32", "fp32, or bf16 autocast (CPU and CUDA)",
+    precision: str = _opt("fp32", "fp32, or bf16 autocast (CUDA, and CPUs with AVX-512 or AMX; "
+                          "elsewhere bf16 is emulated, so such a CPU trains in fp32 and says so)",
                           choices=["fp32", "bf16"])
     channels_last: bool = _opt(False, "use the channels_last memory format for conv nets")
     compile: bool = _opt(False, "compile the trained networks with torch.compile: fewer, fused kernels for a GPU "
