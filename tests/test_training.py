@@ -87,10 +87,10 @@ def test_bf16_falls_back_to_fp32_on_a_cpu_without_bf16_arithmetic(tmp_path, monk
     """On a CPU without AVX-512 or AMX, bf16 is emulated 30-80x slower than fp32: a bf16 run trains
     in fp32 there, says so once in the log and in the summary, and keeps train.precision=bf16 in
     its config (a resume on a CPU with bf16 arithmetic uses it)."""
-    from ganforge.train import loop
+    from ganforge.train import precision
 
-    assert loop.bf16_is_fast(torch.device("cuda"))  # the question is only asked of CPUs
-    monkeypatch.setattr(loop, "bf16_is_fast", lambda device: fast)
+    assert precision.bf16_is_fast(torch.device("cuda"))  # the question is only asked of CPUs
+    monkeypatch.setattr(precision, "bf16_is_fast", lambda device: fast)
     said = []
     overrides = ["train.steps=4", "train.device=cpu", "train.log_every=2", "train.precision=bf16",
                  "data.toy_points=2000"]

@@ -115,13 +115,28 @@ def scores_from(out: dict[str, torch.Tensor], images: torch.Tensor, record: dict
     """:func:`scores_of` from a pass of :func:`reconstruct_and_encode` over ``images``."""
     scores = {"error": out["error"]}
     if "background" in record:
-        rel = relative_error(images, out["recon"], torch.tensor(record["background"]))
-        dist = mahalanobis_sq(out["codes"], record["code_gaussian"])
-        scores["relative"] = rel
-        scores["combined"] = (log_standardise(rel, record["standardise"]["relative"])
-                              + log_standardise(dist, record["standardise"]["code_distance"])).float()
+        rel, dist = _relative_and_distance(out, images, record)
+        scores.update(relative=rel, combined=_combined(rel, dist, record["standardise"]))
     maps = ((out["recon"] - images) / 2).pow(2).mean(1)
     return scores, out["recon"], maps
+
+
+def _relative_and_distance(out: dict[str, torch.Tensor], images: torch.Tensor,
+                           record: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """The relative error and the squared code distance of a pass over ``images``, (N,) each."""
+    return (relative_error(images, out["recon"], torch.tensor(record["background"])),
+            mahalanobis_sq(out["codes"], record["code_gaussian"]))
+
+
+def _combined(rel: torch.Tensor, dist: torch.Tensor, standardise: dict) -> torch.Tensor:
+    return (log_standardise(rel, standardise["relative"])
+            + log_standardise(dist, standardise["code_distance"])).float()
+
+
+def saved_calibration(run) -> dict:
+    """The run's anomaly.json, or {} when it has none yet."""
+    path = run.run_dir / ANOMALY_FILE if run.run_dir is not None else None
+    return json.loads(path.read_text()) if path is not None and path.is_file() else {}
 
 
 def score_images(run, images: torch.Tensor, record: dict | None = None) -> tuple[torch.Tensor, torch.Tensor,
@@ -130,8 +145,7 @@ def score_images(run, images: torch.Tensor, record: dict | None = None) -> tuple
     the score the run's calibration names (anomaly.json, or ``record``), or the plain error score
     when the run has no calibration yet."""
     if record is None:
-        path = run.run_dir / ANOMALY_FILE if run.run_dir is not None else None
-        record = json.loads(path.read_text()) if path is not None and path.is_file() else {}
+        record = saved_calibration(run)
     scores, recon, maps = scores_of(run, images, record)
     return scores[record.get("kind", "error")], recon, maps
 
@@ -167,10 +181,9 @@ def calibrate(run, normal_train: torch.Tensor, normal_held: torch.Tensor, fpr: f
     record = {"kind": kind, "score": score_description(run, kind), "background": background.tolist(),
               "code_gaussian": fit_code_gaussian(reconstruct_and_encode(run, normal_train)["codes"])}
     held = reconstruct_and_encode(run, normal_held)
-    record["standardise"] = {
-        "relative": log_stats(relative_error(normal_held, held["recon"], background)),
-        "code_distance": log_stats(mahalanobis_sq(held["codes"], record["code_gaussian"]))}
-    scores = scores_from(held, normal_held, record)[0][kind]
+    rel, dist = _relative_and_distance(held, normal_held, record)
+    record["standardise"] = {"relative": log_stats(rel), "code_distance": log_stats(dist)}
+    scores = {"error": held["error"], "relative": rel, "combined": _combined(rel, dist, record["standardise"])}[kind]
     threshold = float(torch.quantile(scores.double(), 1 - fpr))
     record.update({"threshold": threshold, "fpr": fpr, "n_calibration": len(scores),
                    "calibration_scores": {"mean": float(scores.mean()), "median": float(scores.median()),
@@ -219,11 +232,11 @@ def fit(cfg, out: Path, fpr: float = 0.05, *, kind: str = DEFAULT_SCORE, overwri
 
 
 def load_calibration(run) -> dict:
-    path = run.run_dir / ANOMALY_FILE
-    if not path.is_file():
+    record = saved_calibration(run)
+    if not record:
         raise GanforgeError(f"{run.run_dir} has no anomaly threshold yet; train it with `ganforge anomaly fit` (or "
                             "calibrate with --fpr)")
-    return json.loads(path.read_text())
+    return record
 
 
 def score_files(run, paths: list[Path], out_dir: Path | None, resize: bool = False) -> list[dict]:

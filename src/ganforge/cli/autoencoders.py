@@ -188,8 +188,8 @@ def cmd_anomaly(args) -> int:
         run = api.load_run(args.run_dir)
         if args.fpr is not None:  # recalibrate on the run's held-out normal images
             anomaly.check_fpr(args.fpr)
-            old = run.run_dir / anomaly.ANOMALY_FILE
-            kind = json.loads(old.read_text()).get("kind", "error") if old.is_file() else anomaly.DEFAULT_SCORE
+            old = anomaly.saved_calibration(run)
+            kind = old.get("kind", "error") if old else anomaly.DEFAULT_SCORE
             anomaly.calibrate(run, *anomaly.normal_images(run.config), args.fpr, kind)
         results = anomaly.score_files(run, [Path(p) for p in args.paths], Path(args.maps) if args.maps else None,
                                       args.resize)

@@ -35,6 +35,7 @@ from ganforge.train.allocator import keep_freed_memory
 from ganforge.train.checks import DamagedCheckpoint
 from ganforge.train.ema import ema_beta, update_ema
 from ganforge.train.metrics_log import MetricsLog
+from ganforge.train.precision import step_precision
 from ganforge.train.signals import StopSignals
 
 
@@ -55,19 +56,6 @@ def select_device(name: str) -> torch.device:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     return torch.device(name)
-
-
-def bf16_is_fast(device: torch.device) -> bool:
-    """Whether bf16 autocast can pay on ``device``: on CUDA always; on a CPU only where oneDNN has
-    bf16 kernels (AVX-512 or AMX). Elsewhere bf16 is emulated: on an AVX2-only EPYC a
-    (256 x 784) @ (784 x 512) matmul took 210 ms in bf16 against 2.6 ms in fp32, and a 4x4
-    convolution from 64 to 128 channels on 14 x 14 maps 480 ms against 16."""
-    if device.type != "cpu":
-        return True
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a build without oneDNN's query: judge by the vector unit
-        return torch.backends.cpu.get_cpu_capability().startswith("AVX512")
 
 
 def seed_everything(seed: int) -> None:
@@ -149,11 +137,7 @@ class TrainingLoop:
         self.ema_beta = ema_beta(t.batch_size * world.size, cfg.method.ema_halflife_kimg) if method.ema else None
         # (EMA copy, trained network) pairs, resolved once rather than at every step.
         self.ema_pairs = [(method.ema[name + "_ema"], self.trained[name]) for name in method.ema_networks()]
-        self.precision = t.precision  # what the step computes in: train.precision unless it cannot pay here
-        if t.precision == "bf16" and not bf16_is_fast(device):
-            self.precision = "fp32"
-            log("train.precision=bf16, but this CPU has no bf16 arithmetic (no AVX-512 or AMX), where bf16 runs "
-                "30-80x slower than fp32: training in fp32")
+        self.precision = step_precision(t.precision, device, log)  # train.precision unless it cannot pay here
         self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
         self.phases = method.phases()
         self.compiled = t.compile
