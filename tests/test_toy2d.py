@@ -69,6 +69,22 @@ def test_quality_threshold_is_three_std():
     assert s["high_quality"] == 0.0 and s["modes"] == 0 and s["reverse_kl"] == math.inf
 
 
+def test_off_modes_counts_samples_beyond_six_std_of_every_mode():
+    # Ring std 0.01: 0.05 out is past high quality but still in the mode's tail; 0.0601 out is
+    # off the mode, 0.0599 not yet; the midpoint of two neighbouring modes is off both.
+    mix = ring_mixture()
+    tail = mix.means[:1] + torch.tensor([[0.05, 0.0]])
+    off = mix.means[:1] + torch.tensor([[0.0601, 0.0]])
+    edge = mix.means[:1] + torch.tensor([[0.0599, 0.0]])
+    between = (mix.means[:1] + mix.means[1:2]) / 2
+    stats = mode_statistics(torch.cat([mix.means[:2], tail, off, edge, between]), mix.means, mix.stds)
+    assert stats["high_quality"] == pytest.approx(2 / 6)
+    assert stats["off_modes"] == pytest.approx(2 / 6)  # `off` and `between`
+    # The data itself: a 2-D Gaussian leaves exp(-18) beyond 6 std, so none of 40,000 draws.
+    x, _ = mix.sample(40000, torch.Generator().manual_seed(1))
+    assert mode_statistics(x, mix.means, mix.stds)["off_modes"] == 0.0
+
+
 def test_two_mode_histogram_kl():
     mix = custom_mixture([[0, 0], [10, 0], [20, 0], [30, 0]], [0.1])
     # 3/4 of HQ samples in mode 0, 1/4 in mode 1: KL = .75 ln(.75*4) + .25 ln(.25*4) = .75 ln 3

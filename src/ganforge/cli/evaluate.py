@@ -82,6 +82,8 @@ def cmd_evaluate(args) -> int:
         print(f"  modes captured   {m['modes']}/{m['modes_total']}")
         print(f"  high quality     {100 * m['high_quality']:.1f}%  ({m['n']} samples, seed {m['seed']})")
         print(f"  reverse KL       {m['reverse_kl']:.4f}")
+        if "off_modes" in m:  # cards written before it was measured lack it
+            print(f"  off every mode   {100 * m['off_modes']:.1f}%  (> 6 std from the nearest mode)")
     elif "test_sets" in result:
         print(format_upscaling_card(result))
     elif "translation" in result["metrics"] or "a2b" in result["metrics"]:
