@@ -115,8 +115,7 @@ def scores_from(out: dict[str, torch.Tensor], images: torch.Tensor, record: dict
     """:func:`scores_of` from a pass of :func:`reconstruct_and_encode` over ``images``."""
     scores = {"error": out["error"]}
     if "background" in record:
-        rel, dist = _relative_and_distance(out, images, record)
-        scores.update(relative=rel, combined=_combined(rel, dist, record["standardise"]))
+        scores = _every_score(out, *_relative_and_distance(out, images, record), record["standardise"])
     maps = ((out["recon"] - images) / 2).pow(2).mean(1)
     return scores, out["recon"], maps
 
@@ -128,9 +127,11 @@ def _relative_and_distance(out: dict[str, torch.Tensor], images: torch.Tensor,
             mahalanobis_sq(out["codes"], record["code_gaussian"]))
 
 
-def _combined(rel: torch.Tensor, dist: torch.Tensor, standardise: dict) -> torch.Tensor:
-    return (log_standardise(rel, standardise["relative"])
-            + log_standardise(dist, standardise["code_distance"])).float()
+def _every_score(out: dict[str, torch.Tensor], rel: torch.Tensor, dist: torch.Tensor,
+                 standardise: dict) -> dict[str, torch.Tensor]:
+    """Each named score, (N,) each, from a pass's error, relative error and squared code distance."""
+    combined = log_standardise(rel, standardise["relative"]) + log_standardise(dist, standardise["code_distance"])
+    return {"error": out["error"], "relative": rel, "combined": combined.float()}
 
 
 def saved_calibration(run) -> dict:
@@ -183,7 +184,7 @@ def calibrate(run, normal_train: torch.Tensor, normal_held: torch.Tensor, fpr: f
     held = reconstruct_and_encode(run, normal_held)
     rel, dist = _relative_and_distance(held, normal_held, record)
     record["standardise"] = {"relative": log_stats(rel), "code_distance": log_stats(dist)}
-    scores = {"error": held["error"], "relative": rel, "combined": _combined(rel, dist, record["standardise"])}[kind]
+    scores = _every_score(held, rel, dist, record["standardise"])[kind]
     threshold = float(torch.quantile(scores.double(), 1 - fpr))
     record.update({"threshold": threshold, "fpr": fpr, "n_calibration": len(scores),
                    "calibration_scores": {"mean": float(scores.mean()), "median": float(scores.median()),
