@@ -54,6 +54,8 @@ METHOD_SETUPS = {
              "model.g_depth=1", "model.d_depth=1", "model.embed_dim=4"],
     # the ring has no labels InfoGAN could read: its 8 codes are drawn
     "infogan": GAN_TOY + ["method.codes=8", "model.embed_dim=4"],
+    # the ring's points in 12 k-means clusters, found again on resume
+    "selfcond": GAN_TOY + ["method.clusters=12", "model.embed_dim=4"],
     "ae": ["data.source=digits", "model.arch=mlp", "model.z_dim=4", "model.ae_width=16", "model.ae_depth=1"],
     "vae": ["data.source=digits", "model.arch=mlp", "model.z_dim=4", "model.ae_width=16", "model.ae_depth=1",
             "method.ema_halflife_kimg=1"],

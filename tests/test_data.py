@@ -347,3 +347,35 @@ def test_icons_are_drawn_at_each_size_and_split_by_name():
     assert not set(big.extra["code"].tolist()) & set(held.extra["code"].tolist())
     mid = load_dataset(DataConfig(source="icons-oxygen", resolution=100), log=lambda *_: None)
     assert mid.x.shape[1:] == (3, 100, 100) and mid.info["native_resolution"] == 128  # downscaled from 128
+
+
+def test_kmeans_finds_separated_groups_and_is_seeded():
+    """Three tight groups of 2-D points, k = 3: one cluster per group, centres at the group means,
+    the same labels for the same seed; fewer samples than k is refused."""
+    from ganforge.data.clusters import kmeans
+
+    g = torch.Generator().manual_seed(0)
+    means = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    group = torch.arange(300) % 3
+    x = means[group] + 0.1 * torch.randn(300, 2, generator=g)
+    centres, labels = kmeans(x, 3, seed=4)
+    for k in range(3):  # every group lands in exactly one cluster, whose centre is the group's mean
+        assert labels[group == k].unique().numel() == 1
+        assert torch.allclose(centres[labels[group == k][0]], x[group == k].mean(0), atol=1e-5)
+    assert labels.unique().numel() == 3
+    assert torch.equal(kmeans(x, 3, seed=4)[1], labels)
+    with pytest.raises(ValueError, match="needs at least 5 samples"):
+        kmeans(x[:4], 5)
+
+
+def test_cluster_features_average_big_pictures_down():
+    from ganforge.data.clusters import MAX_SIDE, cluster_features
+
+    pictures = torch.zeros(2, 3, 64, 64, dtype=torch.uint8)
+    pictures[1, :, :32] = 255  # top half white
+    feats = cluster_features(pictures)
+    assert feats.shape == (2, 3 * MAX_SIDE * MAX_SIDE)
+    assert feats[0].max() == 0 and feats[1].mean() == pytest.approx(0.5)
+    assert cluster_features(torch.zeros(5, 1, 28, 28, dtype=torch.uint8)).shape == (5, 784)  # MNIST as it is
+    points = torch.randn(7, 2)
+    assert torch.equal(cluster_features(points), points)

@@ -85,6 +85,23 @@ def test_off_modes_counts_samples_beyond_six_std_of_every_mode():
     assert mode_statistics(x, mix.means, mix.stds)["off_modes"] == 0.0
 
 
+def test_spread_is_one_for_the_data_zero_for_points_and_scales_with_width():
+    mix = grid_mixture()
+    x, comp = mix.sample(50000, torch.Generator().manual_seed(2))
+    assert mode_statistics(x, mix.means, mix.stds)["spread"] == pytest.approx(1.0, abs=0.02)
+    # every sample on its mode's centre: no width at all
+    assert mode_statistics(mix.means[comp], mix.means, mix.stds)["spread"] == 0.0
+    # modes drawn at half the width: all samples high quality, RMS radius sqrt(2) s / 2 over sqrt(1.899) s
+    half = mix.means[comp] + (x - mix.means[comp]) / 2
+    assert mode_statistics(half, mix.means, mix.stds)["spread"] == pytest.approx(
+        math.sqrt(2) / 2 / math.sqrt(1.899), rel=0.02)
+    # by hand: one mode with samples at 1 and 2 std, another with a single sample (not counted)
+    ring = ring_mixture()
+    pts = ring.means[[0, 0, 1]] + torch.tensor([[0.01, 0.0], [0.0, 0.02], [0.0, 0.0]])
+    expected = math.sqrt((1 + 4) / 2 / (2 - 9 * math.exp(-4.5) / (1 - math.exp(-4.5))))
+    assert mode_statistics(pts, ring.means, ring.stds)["spread"] == pytest.approx(expected, rel=1e-4)
+
+
 def test_two_mode_histogram_kl():
     mix = custom_mixture([[0, 0], [10, 0], [20, 0], [30, 0]], [0.1])
     # 3/4 of HQ samples in mode 0, 1/4 in mode 1: KL = .75 ln(.75*4) + .25 ln(.25*4) = .75 ln 3

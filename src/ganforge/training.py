@@ -146,6 +146,7 @@ def run_training(run_dir: Path, cfg: Config, *, resume: bool = False, progress: 
     seed_everything(cfg.train.seed)
     dataset = load_dataset_once(cfg, world, log)
     method = build_method(cfg, dataset.spec, device, cfg.train.channels_last)
+    dataset = method.prepare_data(dataset, log)
     loop = TrainingLoop(run_dir, cfg, method, dataset, device, LoopHooks(), log, world)
     if resume:  # the checkpoint is checked and loaded before anything in the run is written
         loop.resume()

@@ -84,6 +84,9 @@ def cmd_evaluate(args) -> int:
         print(f"  reverse KL       {m['reverse_kl']:.4f}")
         if "off_modes" in m:  # cards written before it was measured lack it
             print(f"  off every mode   {100 * m['off_modes']:.1f}%  (> 6 std from the nearest mode)")
+        if "spread" in m:
+            print(f"  mode spread      {m['spread']:.2f}  (RMS radius in a mode over the data's: 1 = as wide, "
+                  "0 = one point)")
     elif "test_sets" in result:
         print(format_upscaling_card(result))
     elif "translation" in result["metrics"] or "a2b" in result["metrics"]:

@@ -16,6 +16,7 @@ from ganforge.methods.cyclegan import CycleGANMethod
 from ganforge.methods.gan import ConditionalGANMethod, GANMethod, WGANGPOptions, WGANOptions
 from ganforge.methods.infogan import InfoGANMethod
 from ganforge.methods.pix2pix import Pix2PixMethod
+from ganforge.methods.selfcond import SelfCondMethod
 from ganforge.methods.srgan import SRGANMethod, SRResNetMethod
 from ganforge.methods.stylegan import StyleGANMethod
 from ganforge.methods.vqvae import VQPriorMethod, VQVAEMethod
@@ -24,6 +25,7 @@ from ganforge.train.ema import make_ema
 # name -> (method class, its options when they differ from the class's own)
 METHODS: dict[str, type[Method]] = {"gan": GANMethod, "wgan-gp": GANMethod, "wgan": GANMethod,
                                     "cgan": ConditionalGANMethod, "infogan": InfoGANMethod,
+                                    "selfcond": SelfCondMethod,
                                     "ae": AutoencoderMethod, "vae": VAEMethod,
                                     "pix2pix": Pix2PixMethod, "cyclegan": CycleGANMethod,
                                     "srresnet": SRResNetMethod, "srgan": SRGANMethod, "vqvae": VQVAEMethod,

@@ -160,6 +160,12 @@ class Method:
         if tensors or state:
             raise GanforgeError(f"the checkpoint holds state for method {self.options.name} that it does not use")
 
+    def prepare_data(self, dataset, log=print):
+        """The training data as this method trains on it, called once before training starts or
+        resumes (it must give the same result both times). Default: unchanged. selfcond
+        replaces the labels with k-means clusters."""
+        return dataset
+
     def initialise(self, log=print) -> None:
         """Called once when a run starts fresh (never on resume, whose checkpoint holds the
         weights): e.g. SRGAN's generator starts from a finished SRResNet run. Default: nothing."""

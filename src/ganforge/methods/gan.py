@@ -108,11 +108,11 @@ class CGANOptions(GANOptions):
 
 # ---------------------------------------------------------------------------------------------
 # The loss assembly, shared by the unconditional and the conditional game. A conditional
-# generator has ``n_classes``; then fakes get uniform labels and D reads (image, label).
+# generator has ``n_classes``; then fakes get labels from G.draw_labels and D reads (image, label).
 
 def draw_fake_inputs(G, n: int, device) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(z (n, z_dim), labels (n,) for a conditional G, else None)."""
-    y = torch.randint(G.n_classes, (n,), device=device) if getattr(G, "n_classes", 0) else None
+    y = G.draw_labels(n, device) if getattr(G, "n_classes", 0) else None
     return torch.randn(n, G.z_dim, device=device), y
 
 
@@ -301,6 +301,7 @@ class ConditionalGANMethod(GANMethod):
     model_keys = GAN_MODEL_KEYS + ("embed_dim", "cond_d")
     preview_caption = "the same fixed noise at every step, one row per class"
     label_about = "the class of each picture"
+    label_word = "class"  # what a label is called in messages (infogan: code, selfcond: cluster)
 
     def __init__(self, cfg, data):
         if not data.n_classes or data.n_classes < 2:
@@ -322,7 +323,7 @@ class ConditionalGANMethod(GANMethod):
 
     def check_label(self, label):
         if label is not None and not 0 <= label < self.n_classes:
-            word = "class" if self.labels_are_classes else "code"
+            word = self.label_word
             raise GanforgeError(f"{word} {label} is out of range: {word}s are 0..{self.n_classes - 1}")
 
     def inputs_for_latents(self, z, label=None):

@@ -49,6 +49,7 @@ class InfoGANMethod(ConditionalGANMethod):
     model_keys = GAN_MODEL_KEYS + ("embed_dim",)
     preview_caption = "the same fixed noise at every step, one row per code"
     labels_are_classes = False
+    label_word = "code"
     label_about = "the categorical code of each picture (InfoGAN's own, not a dataset class)"
 
     def __init__(self, cfg, data):

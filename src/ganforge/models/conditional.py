@@ -9,6 +9,10 @@ Discriminator, two options:
 - acgan (Odena et al. 2017): D(x) = psi(phi(x)) as before, plus an auxiliary classifier
   c(x) = W sum_hw phi(x) that predicts the class (returned by ``classify``).
 
+Fake labels are drawn uniformly (``draw_labels``); :class:`WeightedConditionalGenerator` draws
+them with the frequencies of its training labels instead (method selfcond, whose k-means clusters
+differ in size).
+
 InfoGAN (Chen et al. 2016) uses the same generator with an unsupervised categorical code c in
 place of the label, and :class:`CodeDiscriminator`: D(x) = psi(phi(x)) ignores the code, and a
 head Q on the same features phi(x) reads the code back, Q(c|x) = softmax(q(phi(x))).
@@ -29,6 +33,23 @@ class ConditionalGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.base(torch.cat([z, self.embed(y).to(z.dtype)], 1))
+
+    def draw_labels(self, n: int, device) -> torch.Tensor:
+        """Labels (n,) for a batch of fakes: uniform over the classes (global RNG)."""
+        return torch.randint(self.n_classes, (n,), device=device)
+
+
+class WeightedConditionalGenerator(ConditionalGenerator):
+    """A conditional generator whose fake labels follow ``label_weights`` (n_classes,), a buffer
+    saved with the weights (the share of each label in the training data), so that samples come
+    in the data's proportions."""
+
+    def __init__(self, base: nn.Module, z_dim: int, n_classes: int, embed_dim: int):
+        super().__init__(base, z_dim, n_classes, embed_dim)
+        self.register_buffer("label_weights", torch.full((n_classes,), 1.0 / n_classes))
+
+    def draw_labels(self, n: int, device) -> torch.Tensor:
+        return torch.multinomial(self.label_weights.float(), n, replacement=True).to(device)
 
 
 def _split(base: nn.Module) -> tuple[nn.Module, nn.Module, int]:
