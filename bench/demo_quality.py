@@ -42,6 +42,8 @@ VARIANTS = {
     "b64-4800+reuse": ["train.batch_size=64", "train.steps=4800", "method.reuse_fakes=true"],
     "info0.2": ["method.info_weight=0.2"],  # infogan-mnist: a weaker pull of the code term
     "decay": ["method.lr_schedule=linear", "method.lr_decay_start=0.5"],
+    # dcgan-mnist conditioned on 100 k-means clusters of the pixels (Liu et al.'s MNIST setting), no labels
+    "selfcond": ["method.name=selfcond", "method.clusters=100"],
     "decay+reuse-2800": ["method.lr_schedule=linear", "method.lr_decay_start=0.5",
                                        "method.reuse_fakes=true", "train.steps=2800"],
 }
