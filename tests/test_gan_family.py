@@ -147,7 +147,8 @@ def test_selfcond_conditions_on_clusters_found_without_labels(tmp_path, capsys):
                              log=lambda *_: None)
     run = ganforge.load_run(run_dir)
     assert run.n_classes == 8 and not run.method.labels_are_classes
-    points = load_dataset(run.method.cfg.data, log=lambda *_: None).x
+    data = load_dataset(run.method.cfg.data, log=lambda *_: None)
+    points = data.x
     _, clusters = kmeans(points, 8, seed=1)  # what training found (seeded by train.seed)
     shares = torch.bincount(clusters, minlength=8).float() / len(clusters)
     assert torch.allclose(run.method.models["G"].label_weights, shares)
@@ -158,6 +159,8 @@ def test_selfcond_conditions_on_clusters_found_without_labels(tmp_path, capsys):
     drawn = torch.cdist(run.sample(1000, seed=0), torch.tensor(means, dtype=torch.float)).argmin(1)
     assert (drawn == mode_of_cluster[labels]).float().mean() >= 0.95
     assert drawn.unique().numel() == 4
+    preview, _ = run.method.preview_inputs(data, 0, 200)  # the 2-D plots show every cluster, not the first ten
+    assert preview["y"].unique().numel() == 8
     assert main(["sample", str(run_dir), "--class", "8"]) == 1
     assert "cluster 8 is out of range: clusters are 0..7" in capsys.readouterr().err
     with pytest.raises(GanforgeError, match="method.clusters=900 needs at least 900 training samples"):

@@ -55,7 +55,7 @@ class SelfCondMethod(ConditionalGANMethod):
 
     Options = SelfCondOptions
     model_keys = GAN_MODEL_KEYS + ("embed_dim", "cond_d")
-    preview_caption = "the same fixed noise at every step, one row per cluster (the first ten)"
+    preview_caption = "the same fixed noise at every step, one row per cluster (the first ten)"  # pictures
     labels_are_classes = False
     label_word = "cluster"
     label_about = "the k-means cluster of the training data that a picture belongs to (not a dataset class)"
@@ -102,6 +102,13 @@ class SelfCondMethod(ConditionalGANMethod):
         cumulative = self.models["G"].label_weights.detach().double().cpu().cumsum(0)
         points = (torch.arange(n, dtype=torch.float64) + 0.5) / n * cumulative[-1]
         return {"z": z, "y": torch.searchsorted(cumulative, points).clamp_max(self.n_classes - 1)}
+
+    def preview_inputs(self, dataset, seed, n):
+        """Pictures: one row per cluster (the first ten); points: ``n`` samples over every cluster
+        in its proportion, so the 2-D plots show all the modes G draws."""
+        if not dataset.is_image:
+            return self.sampling_inputs(n, torch.Generator().manual_seed(seed)), 8
+        return super().preview_inputs(dataset, seed, n)
 
     def objective(self) -> str:
         return f"{GANMethod.objective(self)}, conditioned on {self.options.clusters} k-means clusters"
