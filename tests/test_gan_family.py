@@ -166,6 +166,9 @@ def test_selfcond_conditions_on_clusters_found_without_labels(tmp_path, capsys):
     with pytest.raises(GanforgeError, match="method.clusters=900 needs at least 900 training samples"):
         ganforge.train(load_config("toy-ring", setup + ["method.clusters=900", "data.toy_points=100"]),
                        tmp_path / "few", progress=False, log=lambda *_: None)
+    with pytest.raises(GanforgeError, match="method.pack does not combine with selfcond"):
+        ganforge.train(load_config("toy-ring", setup + ["method.pack=2"]), tmp_path / "p", progress=False,
+                       log=lambda *_: None)
 
 
 def test_truncation_bounds_latents_and_is_seeded():

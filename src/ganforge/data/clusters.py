@@ -39,13 +39,11 @@ def cluster_features(x: torch.Tensor) -> torch.Tensor:
     return torch.cat(rows)
 
 
-def nearest(x: torch.Tensor, centres: torch.Tensor, x_sq: torch.Tensor | None = None
-            ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(index of the nearest centre (N,), its squared distance (N,)) for x (N, D) float64 and
-    centres (K, D); ``x_sq`` (N,) the rows' squared norms when already known."""
-    c = centres.double()
+def nearest(x: torch.Tensor, centres: torch.Tensor, x_sq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(index of the nearest centre (N,), its squared distance (N,)) for x (N, D) and centres
+    (K, D), both float64; ``x_sq`` (N,) the rows' squared norms (computed once by kmeans)."""
+    c = centres
     c_sq = (c * c).sum(1)
-    x_sq = (x * x).sum(1) if x_sq is None else x_sq
     labels, dists = [], []
     for start in range(0, len(x), _CHUNK):
         part = x[start:start + _CHUNK]

@@ -304,12 +304,14 @@ class ConditionalGANMethod(GANMethod):
     label_word = "class"  # what a label is called in messages (infogan: code, selfcond: cluster)
 
     def __init__(self, cfg, data):
-        if not data.n_classes or data.n_classes < 2:
-            raise GanforgeError("method cgan needs labelled data with at least 2 classes; data.source "
+        # Only cgan reads the data's labels; infogan's codes and selfcond's clusters are its own.
+        if self.labels_are_classes and (not data.n_classes or data.n_classes < 2):
+            raise GanforgeError(f"method {cfg.method.name} needs labelled data with at least 2 classes; data.source "
                                 f"{cfg.data.source} has {data.n_classes or 'no'} labels")
         if cfg.method.pack > 1:
-            raise GanforgeError("method.pack works with the unconditional games (a pack would mix classes); "
-                                "set method.pack=1 for cgan")
+            raise GanforgeError(f"method.pack does not combine with {cfg.method.name} (a pack would mix "
+                                f"{self.label_word}s; packs are for the unconditional games); set method.pack=1 for "
+                                f"{cfg.method.name}")
         super().__init__(cfg, data)
 
     def build_networks(self, model_cfg, data):

@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ganforge.config import _opt
-from ganforge.errors import GanforgeError
 from ganforge.methods.gan import (
     GAN_MODEL_KEYS,
     ConditionalGANMethod,
@@ -51,12 +50,6 @@ class InfoGANMethod(ConditionalGANMethod):
     labels_are_classes = False
     label_word = "code"
     label_about = "the categorical code of each picture (InfoGAN's own, not a dataset class)"
-
-    def __init__(self, cfg, data):
-        if cfg.method.pack > 1:
-            raise GanforgeError("method.pack does not combine with infogan (Q reads one picture's code); "
-                                "set method.pack=1")
-        GANMethod.__init__(self, cfg, data)  # no labels needed: the codes are drawn, never read from data
 
     def build_networks(self, model_cfg, data):
         k = self.options.codes

@@ -60,12 +60,6 @@ class SelfCondMethod(ConditionalGANMethod):
     label_word = "cluster"
     label_about = "the k-means cluster of the training data that a picture belongs to (not a dataset class)"
 
-    def __init__(self, cfg, data):
-        if cfg.method.pack > 1:
-            raise GanforgeError("method.pack does not combine with selfcond (a pack would mix clusters); "
-                                "set method.pack=1")
-        GANMethod.__init__(self, cfg, data)  # no labels needed: they come from the clusters
-
     def build_networks(self, model_cfg, data):
         k = self.options.clusters
         G, D = base_networks_for_embedding(model_cfg, data)
