@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from ganforge.config import DataConfig
-from ganforge.data import load_dataset
+from ganforge.data import Batch, load_dataset
 from ganforge.errors import GanforgeError
-from ganforge.methods.cyclegan import ImagePool
+from ganforge.methods.cyclegan import CycleGANOptions, ImagePool, generator_loss
 from ganforge.models.resnet import ResnetGenerator
 from ganforge.models.unet import PatchDiscriminator
 
@@ -35,6 +35,19 @@ def test_networks_have_the_reference_implementations_sizes():
         assert y.shape == (2, 3, 32, 48) and y.abs().max() <= 1
 
 
+def test_input_skip_starts_as_the_identity_and_clamps_only_in_eval_mode():
+    G = ResnetGenerator(3, 3, width=8, blocks=2, input_skip=True)
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    assert torch.equal(G(x), x)  # f's last conv starts at zero
+    with torch.no_grad():
+        G.net[-1].bias.fill_(0.5)  # f = 0.5 everywhere
+    assert G(x).max() > 1 and torch.allclose(G(x), x + 0.5)  # linear while training: D sees what leaves [-1, 1]
+    G.eval()
+    assert torch.allclose(G(x), (x + 0.5).clamp(-1, 1))
+    with pytest.raises(ValueError, match="channels differ"):
+        ResnetGenerator(1, 3, width=8, blocks=2, input_skip=True)
+
+
 def test_image_pool_by_hand():
     pool = ImagePool(3)
     first = torch.arange(2.0).view(2, 1, 1, 1)
@@ -53,6 +66,25 @@ def test_image_pool_by_hand():
     older = sum(v != i for i, v in enumerate(shown[50:], start=50))
     assert shown[:50] == list(range(50)) and 450 < older < 550
     assert torch.equal(ImagePool(0).query(second), second)  # pool_size 0: no history
+
+
+def test_cycle_noise_jams_only_the_way_back():
+    # Generators that copy their input and a D that says 1 everywhere: the adversarial and identity
+    # terms are 0, and the cycle's way back returns the noise itself, so each cycle term is
+    # E|std * N(0, 1)| = std * sqrt(2 / pi) (0.3 * 0.79788 = 0.23936).
+    copy = torch.nn.Identity()
+    models = {"G_AB": copy, "G_BA": copy, "D_A": lambda x: torch.ones(len(x), 1, 2, 2),
+              "D_B": lambda x: torch.ones(len(x), 1, 2, 2)}
+    a, b = torch.rand(64, 3, 32, 32) * 2 - 1, torch.rand(64, 3, 32, 32) * 2 - 1
+    torch.manual_seed(0)
+    out = generator_loss(models, Batch({"x": b, "input": a}), options=CycleGANOptions(cycle_noise=0.3),
+                         identity=True)
+    assert out["gan_AB"] == 0 and out["gan_BA"] == 0 and out["idt_A"] == 0 and out["idt_B"] == 0
+    for term in ("cycle_A", "cycle_B"):
+        assert out[term].item() == pytest.approx(0.3 * (2 / np.pi) ** 0.5, rel=0.01)
+    assert torch.equal(out["fake_b"], a) and torch.equal(out["fake_a"], b)  # D is shown the clean translations
+    clean = generator_loss(models, Batch({"x": b, "input": a}), options=CycleGANOptions(), identity=True)
+    assert clean["cycle_A"] == 0 and clean["loss"] == 0  # the paper's default: no noise
 
 
 def test_emoji_task_trains_on_disjoint_emoji_and_tests_on_true_pairs():

@@ -75,6 +75,8 @@ class ModelConfig:
     upsample: str = _opt("transpose", "cyclegan: generator upsampling, transpose (the paper's strided transposed "
                          "conv) or resize (nearest x2 then a 3x3 conv, no checkerboard)",
                          choices=["transpose", "resize"])
+    input_skip: bool = _opt(False, "cyclegan: each generator adds its input to its output and learns only the change "
+                            "(starts as the identity; not in the paper; needs the domains' channels to match)")
     res_blocks: int = _opt(9, "cyclegan: residual blocks of the ResNet generator (the paper: 6 up to 128 px, 9 at "
                            "256); srresnet, srgan: of the SRResNet (the paper: 16); vqvae: of its encoder and "
                            "decoder (2)", min=0, max=32)

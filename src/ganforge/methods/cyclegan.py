@@ -37,7 +37,7 @@ from ganforge.methods.graphs import picture_graph
 from ganforge.models.resnet import ResnetGenerator
 from ganforge.models.unet import PatchDiscriminator
 
-CYCLEGAN_MODEL_KEYS = ("g_width", "d_width", "d_layers", "norm", "res_blocks", "upsample")
+CYCLEGAN_MODEL_KEYS = ("g_width", "d_width", "d_layers", "norm", "res_blocks", "upsample", "input_skip")
 DIRECTIONS = {"a2b": ("G_AB", "G_BA"), "b2a": ("G_BA", "G_AB")}  # direction -> (translator, its way back)
 
 
@@ -50,6 +50,9 @@ class CycleGANOptions(MethodOptions):
                                "loss (the paper's ablation)", min=0.0)
     identity_weight: float = _opt(0.5, "the identity L1 terms' weight as a fraction of lambda (0.5 in the paper; "
                                   "0 drops them)", min=0.0)
+    cycle_noise: float = _opt(0.0, "std of Gaussian noise added to each translation before the way back (the cycle "
+                              "terms only), which jams a hidden high-frequency copy of the input (Bashkirova et al. "
+                              "2019); 0: none, as the paper", min=0.0, max=2.0)
     pool_size: int = _opt(50, "fakes each discriminator keeps in its history pool (0: none)", min=0, max=10_000)
     lr: float = _opt(2e-4, "Adam learning rate of the generators and the discriminators", min=0.0, max=1.0)
     beta1: float = _opt(0.5, "Adam beta1", min=0.0, max=1.0)
@@ -87,6 +90,14 @@ class ImagePool:
         return torch.cat(out)
 
 
+def jammed(translation: torch.Tensor, std: float) -> torch.Tensor:
+    """translation + std * N(0, 1) on the way back of the cycle. Without it a generator can satisfy
+    the cycle loss by hiding a faint high-frequency copy of its input in its output (Chu et al. 2017),
+    a grain the discriminator tolerates and the reverse generator decodes; noise of a larger
+    amplitude drowns that channel, so the way back must work from what the translation shows."""
+    return translation if std == 0 else translation + std * torch.randn_like(translation)
+
+
 def generator_loss(models, batch: Batch, carry: Carry | None = None, *, options: CycleGANOptions,
                    identity: bool) -> dict:
     """Both generators' adversarial, cycle and identity losses; hands the fakes on to D's phase."""
@@ -99,8 +110,8 @@ def generator_loss(models, batch: Batch, carry: Carry | None = None, *, options:
            "gan_BA": scale * game.g_loss(None, D_A(fake_a).flatten())}
     loss = out["gan_AB"] + out["gan_BA"]
     if o.cycle_weight > 0:
-        out["cycle_A"] = (G_BA(fake_b).float() - a.float()).abs().mean()  # A -> B -> A
-        out["cycle_B"] = (G_AB(fake_a).float() - b.float()).abs().mean()  # B -> A -> B
+        out["cycle_A"] = (G_BA(jammed(fake_b, o.cycle_noise)).float() - a.float()).abs().mean()  # A -> B -> A
+        out["cycle_B"] = (G_AB(jammed(fake_a, o.cycle_noise)).float() - b.float()).abs().mean()  # B -> A -> B
         loss = loss + o.cycle_weight * (out["cycle_A"] + out["cycle_B"])
     if identity and o.identity_weight > 0:
         out["idt_A"] = (G_BA(a).float() - a.float()).abs().mean()        # G_BA leaves an A picture alone
@@ -158,8 +169,11 @@ class CycleGANMethod(TranslationMethod):
         if data.sample_shape[-1] % 4 or data.sample_shape[-2] % 4:
             raise GanforgeError(f"the CycleGAN generator halves the picture twice, so its side must be a multiple "
                                 f"of 4, not {data.sample_shape[-1]}; set data.resolution (e.g. 32 or 64)")
-        self.models = {"G_AB": ResnetGenerator(c_a, c_b, m.g_width, m.res_blocks, m.norm, m.upsample),
-                       "G_BA": ResnetGenerator(c_b, c_a, m.g_width, m.res_blocks, m.norm, m.upsample),
+        if m.input_skip and c_a != c_b:
+            raise GanforgeError(f"model.input_skip adds each picture to its translation, but domain A has {c_a} "
+                                f"channels and B {c_b}; set model.input_skip=false")
+        self.models = {"G_AB": ResnetGenerator(c_a, c_b, m.g_width, m.res_blocks, m.norm, m.upsample, m.input_skip),
+                       "G_BA": ResnetGenerator(c_b, c_a, m.g_width, m.res_blocks, m.norm, m.upsample, m.input_skip),
                        "D_A": PatchDiscriminator(c_a, m.d_width, m.d_layers, m.norm),
                        "D_B": PatchDiscriminator(c_b, m.d_width, m.d_layers, m.norm)}
         self.identity = c_a == c_b  # G_AB(b) must read a B picture as if it were an A picture
@@ -183,7 +197,8 @@ class CycleGANMethod(TranslationMethod):
         o = self.options
         parts = [f"{o.loss} GAN x 2"]
         if o.cycle_weight > 0:
-            parts.append(f"{o.cycle_weight:g} x cycle")
+            parts.append(f"{o.cycle_weight:g} x cycle" + (f" (noise {o.cycle_noise:g} on the way back)"
+                                                           if o.cycle_noise else ""))
         if self.identity and o.identity_weight > 0 and o.cycle_weight > 0:
             parts.append(f"{o.identity_weight * o.cycle_weight:g} x identity")
         return " + ".join(parts) + (f", pool {o.pool_size}" if o.pool_size else "")
