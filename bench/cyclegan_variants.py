@@ -4,6 +4,11 @@ L1 and SSIM against the true counterpart, the cycle error and the CPU time of tr
 
     python bench/cyclegan_variants.py [--preset cyclegan-emoji-32] [--variants preset,skip,...]
                                       [--seeds 0,1,2] [--set KEY=VALUE ...]
+    python bench/cyclegan_variants.py --floor    # real drawings of other emoji against the held-out ones
+
+--floor trains nothing: it scores, in the same features and protocol, each vendor's own drawings of
+as many training emoji (seeded draw) against its held-out drawings, and the other vendor's drawings
+of the held-out emoji (the identity): what FID gives for the right style with other content.
 
 Every variant trains the preset with its overrides (and any --set), in this process, then runs
 `ganforge evaluate` on all held-out pairs (617 emoji for emoji-google-twitter). A row per seed,
@@ -29,6 +34,7 @@ VARIANTS = {
     "no-cycle": ["method.cycle_weight=0"],
     "noise0.2": ["method.cycle_noise=0.2"],  # Gaussian noise on the way back of the cycle
     "skip": ["model.input_skip=true"],  # each G adds its input to its output
+    "skip+sn": ["model.input_skip=true", "model.spectral_norm=true"],  # and spectrally normalised Ds
     "batch": ["model.norm=batch"],
 }
 DIRECTIONS = ("a2b", "b2a")
@@ -50,12 +56,42 @@ def one_run(preset: str, overrides: list[str], seed: int) -> dict:
     return row
 
 
+def content_floor(preset: str, overrides: list[str]) -> None:
+    import dataclasses
+
+    import torch
+
+    from ganforge.data import load_dataset
+    from ganforge.evaluation import fit_to
+    from ganforge.metrics import distances as dist
+    from ganforge.metrics.features import load_extractor
+
+    data = load_config(preset, overrides).data
+    test = load_dataset(dataclasses.replace(data, split="test"), log=lambda *_: None)
+    train = load_dataset(dataclasses.replace(data, split="train"), log=lambda *_: None)
+    fx = load_extractor("emoji-convnet", log=lambda *_: None)
+    features = lambda u8: fx.run(fit_to(u8.float() / 127.5 - 1, fx))[0]  # noqa: E731
+    g = torch.Generator().manual_seed(0)
+    for domain, held_out, same_vendor, other_vendor in (("B", test.x, train.x, test.extra["input"]),
+                                                         ("A", test.extra["input"], train.extra["input"], test.x)):
+        stats = dist.gaussian_stats(features(held_out))
+        others = same_vendor[torch.randperm(len(same_vendor), generator=g)[:len(held_out)]]
+        print(f"domain {domain}: its own drawings of {len(others)} training emoji "
+              f"FID {dist.fid_with_interval(stats, features(others), seed=0)['value']:.1f}; the other vendor's "
+              f"drawings of the same {len(held_out)} emoji (identity) "
+              f"{dist.fid_with_interval(stats, features(other_vendor), seed=0)['value']:.1f}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="cyclegan-emoji-32")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="applied to every variant")
+    ap.add_argument("--floor", action="store_true", help="score real drawings of other emoji instead of training")
     add_variant_arguments(ap, VARIANTS, "preset,skip")
     args = ap.parse_args()
+    if args.floor:
+        content_floor(args.preset, args.set)
+        return 0
 
     def describe(r):
         return "  ".join(f"{d}: FID {r[d]['fid']:6.1f} (identity {r[d]['fid_identity']:6.1f}) L1 {r[d]['l1']:.3f} "

@@ -211,3 +211,27 @@ def test_cyclegan_on_users_folders_is_scored_without_pairs(tmp_path):
     assert "translation" not in a2b and {"fid", "fid_identity", "spread", "cycle"} <= set(a2b)  # no true pairs
     assert a2b["fid"]["n_real"] == 4 and b2a["fid"]["n_real"] == 3  # the other domain's test pictures
     assert card["reference"]["n"] == 3 and card["reference"]["n_b2a"] == 4
+
+
+def test_cyclegan_with_input_skip_and_spectral_norm_trains_resumes_and_translates(tmp_path):
+    # The variant the README measures: generators that start as the identity, discriminators with
+    # spectral normalisation and no norm layer. Four steps, then two more by resume; the saved
+    # config keeps both keys, so the run reloads with the same networks.
+    import ganforge
+    from ganforge.api import resume
+    from ganforge.config import load_config
+
+    cfg = load_config("cyclegan-emoji-32", ["data.resolution=16", "train.steps=4", "train.batch_size=4",
+                                            "model.g_width=4", "model.d_width=4", "model.res_blocks=1",
+                                            "model.d_layers=1", "model.input_skip=true", "model.spectral_norm=true",
+                                            "method.cycle_noise=0.1", "train.sample_every=0"])
+    run = ganforge.load_run(ganforge.train(cfg, tmp_path / "run", progress=False, log=quiet))
+    D = run.method.models["D_A"]
+    assert any("parametrizations" in name or "weight_orig" in name for name, _ in D.named_parameters())
+    assert not any(isinstance(m, torch.nn.InstanceNorm2d) for m in D.modules())
+    assert run.config.model.input_skip and run.config.model.spectral_norm
+    x = torch.rand(3, 3, 16, 16) * 2 - 1
+    y = run.method.translate(x)
+    assert y.shape == x.shape and y.abs().max() <= 1  # clamped in eval mode
+    resumed = ganforge.load_run(resume(tmp_path / "run", ["train.steps=6"], progress=False, log=quiet))
+    assert resumed.step == 6 and resumed.config.model.spectral_norm

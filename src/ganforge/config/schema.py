@@ -53,7 +53,8 @@ class ModelConfig:
     arch: str = _opt("dcgan", "architecture: mlp or dcgan")
     d_norm: str = _opt("batch", "dcgan discriminator normalisation: batch, layer (needed for a gradient "
                        "penalty, which is per sample) or none", choices=["batch", "layer", "none"])
-    spectral_norm: bool = _opt(False, "spectral normalisation of every discriminator weight (Miyato et al.)")
+    spectral_norm: bool = _opt(False, "spectral normalisation of every discriminator weight (Miyato et al.); "
+                               "cyclegan: with no normalisation layer in its discriminators")
     embed_dim: int = _opt(32, "cgan, infogan: size of the label (code) embedding joined to z", min=1)
     cond_d: str = _opt("projection", "cgan discriminator: projection or acgan (auxiliary classifier)",
                        choices=["projection", "acgan"])

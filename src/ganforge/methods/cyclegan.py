@@ -34,10 +34,12 @@ from ganforge.health.signals import d_accuracy
 from ganforge.losses.gan import GAMES
 from ganforge.methods.base import Carry, OptimizerSpec, Phase, TranslationMethod
 from ganforge.methods.graphs import picture_graph
+from ganforge.models.layers import apply_spectral_norm
 from ganforge.models.resnet import ResnetGenerator
 from ganforge.models.unet import PatchDiscriminator
 
-CYCLEGAN_MODEL_KEYS = ("g_width", "d_width", "d_layers", "norm", "res_blocks", "upsample", "input_skip")
+CYCLEGAN_MODEL_KEYS = ("g_width", "d_width", "d_layers", "norm", "res_blocks", "upsample", "input_skip",
+                       "spectral_norm")
 DIRECTIONS = {"a2b": ("G_AB", "G_BA"), "b2a": ("G_BA", "G_AB")}  # direction -> (translator, its way back)
 
 
@@ -148,6 +150,15 @@ def discriminator_loss(models, batch: Batch, carry: Carry, *, options: CycleGANO
     return out
 
 
+def patch_discriminator(channels: int, m) -> PatchDiscriminator:
+    """The PatchGAN with model.norm, or with ``model.spectral_norm``: spectral normalisation of every
+    weight and no normalisation layer (as SN-GAN's discriminators; a norm layer after it would
+    rescale what it bounds)."""
+    if m.spectral_norm:
+        return apply_spectral_norm(PatchDiscriminator(channels, m.d_width, m.d_layers, "none"))
+    return PatchDiscriminator(channels, m.d_width, m.d_layers, m.norm)
+
+
 class CycleGANMethod(TranslationMethod):
     """G_AB, G_BA (ResNet) and D_A, D_B (PatchGAN) on unpaired domains A (inputs) and B."""
 
@@ -174,8 +185,7 @@ class CycleGANMethod(TranslationMethod):
                                 f"channels and B {c_b}; set model.input_skip=false")
         self.models = {"G_AB": ResnetGenerator(c_a, c_b, m.g_width, m.res_blocks, m.norm, m.upsample, m.input_skip),
                        "G_BA": ResnetGenerator(c_b, c_a, m.g_width, m.res_blocks, m.norm, m.upsample, m.input_skip),
-                       "D_A": PatchDiscriminator(c_a, m.d_width, m.d_layers, m.norm),
-                       "D_B": PatchDiscriminator(c_b, m.d_width, m.d_layers, m.norm)}
+                       "D_A": patch_discriminator(c_a, m), "D_B": patch_discriminator(c_b, m)}
         self.identity = c_a == c_b  # G_AB(b) must read a B picture as if it were an A picture
         self.pools = {"A": ImagePool(o.pool_size), "B": ImagePool(o.pool_size)}
         self.game = GAMES[o.loss]
