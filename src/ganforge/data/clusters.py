@@ -42,12 +42,11 @@ def cluster_features(x: torch.Tensor) -> torch.Tensor:
 def nearest(x: torch.Tensor, centres: torch.Tensor, x_sq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(index of the nearest centre (N,), its squared distance (N,)) for x (N, D) and centres
     (K, D), both float64; ``x_sq`` (N,) the rows' squared norms (computed once by kmeans)."""
-    c = centres
-    c_sq = (c * c).sum(1)
+    c_sq = (centres * centres).sum(1)
     labels, dists = [], []
     for start in range(0, len(x), _CHUNK):
         part = x[start:start + _CHUNK]
-        d = x_sq[start:start + _CHUNK, None] - 2 * part @ c.T + c_sq  # (n, K) squared distances
+        d = x_sq[start:start + _CHUNK, None] - 2 * part @ centres.T + c_sq  # (n, K) squared distances
         best, idx = d.min(1)
         labels.append(idx)
         dists.append(best.clamp_min(0))

@@ -55,7 +55,7 @@ class SelfCondMethod(ConditionalGANMethod):
 
     Options = SelfCondOptions
     model_keys = GAN_MODEL_KEYS + ("embed_dim", "cond_d")
-    preview_caption = "the same fixed noise at every step, one row per cluster (the first ten)"  # pictures
+    preview_caption = "the same fixed noise at every step, one row per cluster (the first ten)"
     labels_are_classes = False
     label_word = "cluster"
     label_about = "the k-means cluster of the training data that a picture belongs to (not a dataset class)"
