@@ -11,7 +11,7 @@ import torch
 from ganforge.config import DataConfig
 from ganforge.data import Batch, load_dataset
 from ganforge.errors import GanforgeError
-from ganforge.methods.cyclegan import CycleGANOptions, ImagePool, generator_loss
+from ganforge.methods.cyclegan import CycleGANOptions, ImagePool, discriminator_loss, generator_loss, r1_loss
 from ganforge.models.resnet import ResnetGenerator
 from ganforge.models.unet import PatchDiscriminator
 
@@ -85,6 +85,41 @@ def test_cycle_noise_jams_only_the_way_back():
     assert torch.equal(out["fake_b"], a) and torch.equal(out["fake_a"], b)  # D is shown the clean translations
     clean = generator_loss(models, Batch({"x": b, "input": a}), options=CycleGANOptions(), identity=True)
     assert clean["cycle_A"] == 0 and clean["loss"] == 0  # the paper's default: no noise
+
+
+def test_r1_of_a_patchgan_by_hand():
+    # Each of D's 2 x 2 decisions is c times the sum of its quadrant over the 3 channels, so the
+    # gradient of all decisions' sum is c at every one of the 3 x 8 x 8 values: ||grad||^2 =
+    # c^2 * 192, per decision (P = 4) c^2 * 48 = 12 for c = 0.5; the loss is gamma/2 (12 + 12).
+    def quadrant_sums(x):
+        return 0.5 * torch.nn.functional.avg_pool2d(x.sum(1, keepdim=True), 4) * 16
+
+    models = {"D_A": quadrant_sums, "D_B": quadrant_sums}
+    batch = Batch({"x": torch.randn(5, 3, 8, 8), "input": torch.randn(5, 3, 8, 8)})
+    out = r1_loss(models, batch, r1_gamma=0.1)
+    assert out["r1_A"].item() == pytest.approx(12.0) and out["r1_B"].item() == pytest.approx(12.0)
+    assert out["loss"].item() == pytest.approx(0.05 * 24)
+
+
+def test_augmentation_reaches_both_discriminators_on_real_and_fake_alike():
+    # With cutout, every picture either D is shown in its step (real, and fake from the pool) and
+    # every translation G is judged on has a square of zeros; without a policy none has.
+    seen = []
+
+    def recording_d(x):
+        seen.append(x.detach())
+        return torch.zeros(len(x), 1, 2, 2)
+
+    models = {"G_AB": torch.nn.Identity(), "G_BA": torch.nn.Identity(), "D_A": recording_d, "D_B": recording_d}
+    ones = Batch({"x": torch.ones(4, 3, 16, 16), "input": torch.ones(4, 3, 16, 16)})
+    pools = {"A": ImagePool(0), "B": ImagePool(0)}
+    for policy, blanked in (((), False), (("cutout",), True)):
+        seen.clear()
+        carry = generator_loss(models, ones, options=CycleGANOptions(), identity=True, policy=policy)
+        discriminator_loss(models, ones, carry, options=CycleGANOptions(), pools=pools, policy=policy)
+        assert len(seen) == 6  # G: D_B(fake_b), D_A(fake_a); D: real and fake for each domain
+        for x in seen:
+            assert bool((x == 0).flatten(1).any(1).all()) is blanked
 
 
 def test_emoji_task_trains_on_disjoint_emoji_and_tests_on_true_pairs():
@@ -214,9 +249,10 @@ def test_cyclegan_on_users_folders_is_scored_without_pairs(tmp_path):
 
 
 def test_cyclegan_with_input_skip_and_spectral_norm_trains_resumes_and_translates(tmp_path):
-    # The variant the README measures: generators that start as the identity, discriminators with
-    # spectral normalisation and no norm layer. Four steps, then two more by resume; the saved
-    # config keeps both keys, so the run reloads with the same networks.
+    # The variants the README measures: generators that start as the identity, discriminators with
+    # spectral normalisation and no norm layer, augmented D inputs and a lazy R1 (every 2nd step).
+    # Four steps, then two more by resume; the saved config keeps the keys, so the run reloads
+    # with the same networks.
     import ganforge
     from ganforge.api import resume
     from ganforge.config import load_config
@@ -224,8 +260,12 @@ def test_cyclegan_with_input_skip_and_spectral_norm_trains_resumes_and_translate
     cfg = load_config("cyclegan-emoji-32", ["data.resolution=16", "train.steps=4", "train.batch_size=4",
                                             "model.g_width=4", "model.d_width=4", "model.res_blocks=1",
                                             "model.d_layers=1", "model.input_skip=true", "model.spectral_norm=true",
-                                            "method.cycle_noise=0.1", "train.sample_every=0"])
+                                            "method.cycle_noise=0.1", "method.augment=translation,cutout",
+                                            "method.r1_gamma=1", "method.r1_every=2", "train.sample_every=0"])
     run = ganforge.load_run(ganforge.train(cfg, tmp_path / "run", progress=False, log=quiet))
+    logged = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    r1_steps = [row["step"] for row in logged if "r1_A" in row]
+    assert r1_steps and all(r1 > 0 for row in logged for r1 in (row.get("r1_A", 1), row.get("r1_B", 1)))
     D = run.method.models["D_A"]
     assert any("parametrizations" in name or "weight_orig" in name for name, _ in D.named_parameters())
     assert not any(isinstance(m, torch.nn.InstanceNorm2d) for m in D.modules())
@@ -234,4 +274,8 @@ def test_cyclegan_with_input_skip_and_spectral_norm_trains_resumes_and_translate
     y = run.method.translate(x)
     assert y.shape == x.shape and y.abs().max() <= 1  # clamped in eval mode
     resumed = ganforge.load_run(resume(tmp_path / "run", ["train.steps=6"], progress=False, log=quiet))
-    assert resumed.step == 6 and resumed.config.model.spectral_norm
+    assert resumed.step == 6 and resumed.config.model.spectral_norm and resumed.config.method.r1_gamma == 1
+    bad = load_config("cyclegan-emoji-32", ["data.resolution=16", "train.steps=1", "method.augment=blur"])
+    with pytest.raises(GanforgeError, match="method.augment: unknown augmentation 'blur'"):
+        ganforge.train(bad, tmp_path / "bad", progress=False, log=quiet)
+    assert not (tmp_path / "bad" / "checkpoints").exists()

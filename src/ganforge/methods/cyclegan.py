@@ -29,9 +29,10 @@ import torch
 
 from ganforge.config import MethodOptions, _opt
 from ganforge.data import Batch
+from ganforge.data.augment import augment, parse_policy
 from ganforge.errors import GanforgeError
 from ganforge.health.signals import d_accuracy
-from ganforge.losses.gan import GAMES
+from ganforge.losses.gan import GAMES, r1_penalty
 from ganforge.methods.base import Carry, OptimizerSpec, Phase, TranslationMethod
 from ganforge.methods.graphs import picture_graph
 from ganforge.models.layers import apply_spectral_norm
@@ -55,6 +56,11 @@ class CycleGANOptions(MethodOptions):
     cycle_noise: float = _opt(0.0, "std of Gaussian noise added to each translation before the way back (the cycle "
                               "terms only), which jams a hidden high-frequency copy of the input (Bashkirova et al. "
                               "2019); 0: none, as the paper", min=0.0, max=2.0)
+    augment: str = _opt("", "differentiable augmentation of the discriminators' inputs, real and fake alike, "
+                        "comma-separated: translation, cutout (data/augment.py; empty: none, as the paper)")
+    r1_gamma: float = _opt(0.0, "gamma of an R1 penalty gamma/2 E||grad D(x)||^2 on each domain's real pictures "
+                           "(Mescheder et al. 2018; 0: none, as the paper)", min=0.0)
+    r1_every: int = _opt(16, "apply R1 every this many iterations (lazy regularisation)", min=1, max=1000)
     pool_size: int = _opt(50, "fakes each discriminator keeps in its history pool (0: none)", min=0, max=10_000)
     lr: float = _opt(2e-4, "Adam learning rate of the generators and the discriminators", min=0.0, max=1.0)
     beta1: float = _opt(0.5, "Adam beta1", min=0.0, max=1.0)
@@ -101,15 +107,15 @@ def jammed(translation: torch.Tensor, std: float) -> torch.Tensor:
 
 
 def generator_loss(models, batch: Batch, carry: Carry | None = None, *, options: CycleGANOptions,
-                   identity: bool) -> dict:
+                   identity: bool, policy: tuple[str, ...] = ()) -> dict:
     """Both generators' adversarial, cycle and identity losses; hands the fakes on to D's phase."""
     o, game = options, GAMES[options.loss]
     scale = 2.0 if o.loss == "lsgan" else 1.0  # the paper's MSE = 2 x ganforge's 1/2-scaled least squares
     a, b = batch["input"], batch.x
     G_AB, G_BA, D_A, D_B = models["G_AB"], models["G_BA"], models["D_A"], models["D_B"]
     fake_b, fake_a = G_AB(a), G_BA(b)
-    out = {"gan_AB": scale * game.g_loss(None, D_B(fake_b).flatten()),
-           "gan_BA": scale * game.g_loss(None, D_A(fake_a).flatten())}
+    out = {"gan_AB": scale * game.g_loss(None, D_B(augment(fake_b, policy)).flatten()),
+           "gan_BA": scale * game.g_loss(None, D_A(augment(fake_a, policy)).flatten())}
     loss = out["gan_AB"] + out["gan_BA"]
     if o.cycle_weight > 0:
         out["cycle_A"] = (G_BA(jammed(fake_b, o.cycle_noise)).float() - a.float()).abs().mean()  # A -> B -> A
@@ -125,7 +131,7 @@ def generator_loss(models, batch: Batch, carry: Carry | None = None, *, options:
 
 
 def discriminator_loss(models, batch: Batch, carry: Carry, *, options: CycleGANOptions,
-                       pools: dict[str, ImagePool]) -> dict:
+                       pools: dict[str, ImagePool], policy: tuple[str, ...] = ()) -> dict:
     """Each D on its real domain against the fakes of this step, drawn through its history pool.
     (The pools are the one piece of state a loss touches; the method owns and checkpoints them.)"""
     game = GAMES[options.loss]
@@ -134,7 +140,8 @@ def discriminator_loss(models, batch: Batch, carry: Carry, *, options: CycleGANO
     real_outs, fake_outs = [], []
     for name, real, fake in (("A", a, carry["fake_a"]), ("B", b, carry["fake_b"])):
         D = models[f"D_{name}"]
-        real_out, fake_out = D(real).flatten(), D(pools[name].query(fake)).flatten()
+        real_out = D(augment(real, policy)).flatten()
+        fake_out = D(augment(pools[name].query(fake), policy)).flatten()
         part = game.d_loss(real_out, fake_out)
         out[f"D_{name}"] = part["loss"]
         loss = loss + part["loss"]
@@ -147,6 +154,22 @@ def discriminator_loss(models, batch: Batch, carry: Carry, *, options: CycleGANO
     else:  # least squares: D's mean output, whose targets are 1 for real and 0 for fake
         out["D_x"], out["D_G_z"] = real_out.float().mean(), fake_out.float().mean()
     out["loss"] = loss
+    return out
+
+
+def r1_loss(models, batch: Batch, carry: Carry | None = None, *, r1_gamma: float,
+            policy: tuple[str, ...] = ()) -> dict:
+    """gamma/2 (R1(D_A on a) + R1(D_B on b)), each seen through the same augmentation as in D's step.
+    A PatchGAN gives P decisions per picture; R1 here is ||grad_x sum_p D_p(x)||^2 / P, the mean
+    squared gradient norm of one decision when the patches barely overlap. R1 flattens D around the
+    real pictures, so a generator cannot gain by small high-frequency changes that an over-fitted D
+    rewards (the grain of the 32 px emoji translations)."""
+    out = {}
+    for name, real in (("A", batch["input"]), ("B", batch.x)):
+        real = real.detach().requires_grad_(True)
+        decisions = models[f"D_{name}"](augment(real, policy)).flatten(1)  # (B, P)
+        out[f"r1_{name}"] = r1_penalty(decisions, real) / decisions.shape[1]
+    out["loss"] = 0.5 * r1_gamma * (out["r1_A"] + out["r1_B"])
     return out
 
 
@@ -189,12 +212,21 @@ class CycleGANMethod(TranslationMethod):
         self.identity = c_a == c_b  # G_AB(b) must read a B picture as if it were an A picture
         self.pools = {"A": ImagePool(o.pool_size), "B": ImagePool(o.pool_size)}
         self.game = GAMES[o.loss]
+        try:
+            self.policy = parse_policy(o.augment)
+        except ValueError as e:
+            raise GanforgeError(f"method.augment: {e}") from None
 
     def phases(self) -> list[Phase]:
-        o = self.options
-        return [Phase("G", "G", functools.partial(generator_loss, options=o, identity=self.identity),
-                      hands_on=("fake_a", "fake_b")),
-                Phase("D", "D", functools.partial(discriminator_loss, options=o, pools=self.pools), needs_data=False)]
+        o, policy = self.options, self.policy
+        phases = [Phase("G", "G", functools.partial(generator_loss, options=o, identity=self.identity, policy=policy),
+                        hands_on=("fake_a", "fake_b")),
+                  Phase("D", "D", functools.partial(discriminator_loss, options=o, pools=self.pools, policy=policy),
+                        needs_data=False)]
+        if o.r1_gamma > 0:  # on a fresh real batch of each domain, every r1_every iterations
+            phases.append(Phase("D_r1", "D", functools.partial(r1_loss, r1_gamma=o.r1_gamma, policy=policy),
+                                every=o.r1_every, double_backward=True))
+        return phases
 
     def optimizers(self) -> dict[str, OptimizerSpec]:
         o = self.options
