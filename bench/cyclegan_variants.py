@@ -8,7 +8,8 @@ L1 and SSIM against the true counterpart, the cycle error and the CPU time of tr
 
 --floor trains nothing: it scores, in the same features and protocol, each vendor's own drawings of
 as many training emoji (seeded draw) against its held-out drawings, and the other vendor's drawings
-of the held-out emoji (the identity): what FID gives for the right style with other content.
+of the held-out emoji (the identity): what FID gives for the right style with other content; then
+how well a linear probe on the same features tells the two vendors apart.
 
 Every variant trains the preset with its overrides (and any --set), in this process, then runs
 `ganforge evaluate` on all held-out pairs (617 emoji for emoji-google-twitter). A row per seed,
@@ -35,6 +36,10 @@ VARIANTS = {
     "noise0.2": ["method.cycle_noise=0.2"],  # Gaussian noise on the way back of the cycle
     "skip": ["model.input_skip=true"],  # each G adds its input to its output
     "skip+sn": ["model.input_skip=true", "model.spectral_norm=true"],  # and spectrally normalised Ds
+    "skip+r1": ["model.input_skip=true", "method.r1_gamma=1"],  # lazy R1 on both Ds
+    "skip+sn+aug": ["model.input_skip=true", "model.spectral_norm=true", "method.augment=translation,cutout"],
+    "r1": ["method.r1_gamma=1"],
+    "aug": ["method.augment=translation,cutout"],  # DiffAugment on D's inputs
     "batch": ["model.norm=batch"],
 }
 DIRECTIONS = ("a2b", "b2a")
@@ -80,6 +85,17 @@ def content_floor(preset: str, overrides: list[str]) -> None:
               f"FID {dist.fid_with_interval(stats, features(others), seed=0)['value']:.1f}; the other vendor's "
               f"drawings of the same {len(held_out)} emoji (identity) "
               f"{dist.fid_with_interval(stats, features(other_vendor), seed=0)['value']:.1f}")
+    # How much of the vendor the features carry: a linear probe fitted on the training halves (A's
+    # drawings of one half, B's of the other), scored on both vendors' drawings of the held-out emoji.
+    from sklearn.linear_model import LogisticRegression
+
+    fit_x = torch.cat([features(train.extra["input"]), features(train.x)]).numpy()
+    fit_y = [0] * len(train.extra["input"]) + [1] * len(train.x)
+    probe = LogisticRegression(max_iter=3000).fit(fit_x, fit_y)
+    test_x = torch.cat([features(test.extra["input"]), features(test.x)]).numpy()
+    test_y = [0] * len(test.extra["input"]) + [1] * len(test.x)
+    print(f"a linear probe on these features tells the two vendors apart on the held-out emoji "
+          f"{100 * probe.score(test_x, test_y):.1f} % of the time (chance 50 %)")
 
 
 def main() -> int:
