@@ -266,6 +266,8 @@ def test_cyclegan_with_input_skip_and_spectral_norm_trains_resumes_and_translate
     logged = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     r1_steps = [row["step"] for row in logged if "r1_A" in row]
     assert r1_steps and all(r1 > 0 for row in logged for r1 in (row.get("r1_A", 1), row.get("r1_B", 1)))
+    assert run.method.objective() == ("lsgan GAN x 2 + 10 x cycle (noise 0.1 on the way back) + 5 x identity, "
+                                      "pool 50, R1 1 every 2, D sees translation+cutout")
     D = run.method.models["D_A"]
     assert any("parametrizations" in name or "weight_orig" in name for name, _ in D.named_parameters())
     assert not any(isinstance(m, torch.nn.InstanceNorm2d) for m in D.modules())

@@ -18,6 +18,10 @@ al. 2017), which damps oscillation. The pool is method state: saved in every che
 restored on resume, its draws come from the global RNG that checkpoints restore, so resume is
 exact. The identity term needs A and B to have the same number of channels; it is skipped (and
 said) otherwise. Learning rates are constant, then decay linearly to zero (lr_schedule linear).
+
+Off by default (not in the paper): ``method.augment`` shows both discriminators real and fake
+pictures through the same random differentiable transforms (DiffAugment, data/augment.py), and
+``method.r1_gamma`` adds a lazy R1 phase, gamma/2 E||grad_x D(x)||^2 on each domain's real pictures.
 """
 
 from __future__ import annotations
@@ -243,7 +247,12 @@ class CycleGANMethod(TranslationMethod):
                                                            if o.cycle_noise else ""))
         if self.identity and o.identity_weight > 0 and o.cycle_weight > 0:
             parts.append(f"{o.identity_weight * o.cycle_weight:g} x identity")
-        return " + ".join(parts) + (f", pool {o.pool_size}" if o.pool_size else "")
+        extras = [f"pool {o.pool_size}"] if o.pool_size else []
+        if o.r1_gamma > 0:
+            extras.append(f"R1 {o.r1_gamma:g} every {o.r1_every}")
+        if self.policy:
+            extras.append(f"D sees {'+'.join(self.policy)}")
+        return ", ".join([" + ".join(parts)] + extras)
 
     def ema_networks(self) -> tuple[str, ...]:
         """Both generators get an EMA copy when method.ema_halflife_kimg > 0 (translate reads it)."""
