@@ -28,6 +28,7 @@ VARIANTS = {
     "pack2": ["method.pack=2"],
     "ema": ["method.ema_halflife_kimg=10"],
     "pack2+ema": ["method.pack=2", "method.ema_halflife_kimg=10"],
+    "ema-decay": ["method.ema_halflife_kimg=10", "method.lr_schedule=linear"],
 }
 
 
