@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ganforge.errors import GanforgeError
+
 POLICIES = ("translation", "cutout")
 
 
@@ -26,6 +28,15 @@ def parse_policy(text: str) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"unknown augmentation '{unknown[0]}'; choose from {', '.join(POLICIES)}")
     return names
+
+
+def method_policy(text: str) -> tuple[str, ...]:
+    """``method.augment`` parsed for a method: as :func:`parse_policy`, with an unknown name
+    reported as a one-line :class:`GanforgeError` that names the key."""
+    try:
+        return parse_policy(text)
+    except ValueError as e:
+        raise GanforgeError(f"method.augment: {e}") from None
 
 
 def translate(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:

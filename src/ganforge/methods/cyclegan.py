@@ -33,7 +33,7 @@ import torch
 
 from ganforge.config import MethodOptions, _opt
 from ganforge.data import Batch
-from ganforge.data.augment import augment, parse_policy
+from ganforge.data.augment import augment, method_policy
 from ganforge.errors import GanforgeError
 from ganforge.health.signals import d_accuracy
 from ganforge.losses.gan import GAMES, r1_penalty
@@ -216,10 +216,7 @@ class CycleGANMethod(TranslationMethod):
         self.identity = c_a == c_b  # G_AB(b) must read a B picture as if it were an A picture
         self.pools = {"A": ImagePool(o.pool_size), "B": ImagePool(o.pool_size)}
         self.game = GAMES[o.loss]
-        try:
-            self.policy = parse_policy(o.augment)
-        except ValueError as e:
-            raise GanforgeError(f"method.augment: {e}") from None
+        self.policy = method_policy(o.augment)
 
     def phases(self) -> list[Phase]:
         o, policy = self.options, self.policy

@@ -30,7 +30,7 @@ from torch import nn
 
 from ganforge.config import MethodOptions, _opt
 from ganforge.data import Batch
-from ganforge.data.augment import augment, parse_policy
+from ganforge.data.augment import augment, method_policy
 from ganforge.errors import GanforgeError
 from ganforge.health.signals import probe_output_gradient
 from ganforge.losses.gan import GAMES, d_loss_bce, g_loss_ns, r1_penalty
@@ -133,10 +133,7 @@ class StyleGANMethod(Method):
         if h != w or h < 8 or h & (h - 1):
             raise GanforgeError(f"StyleGAN draws square power-of-two pictures; these are {h}x{w} (set "
                                 "data.resolution to 32 or 64)")
-        try:
-            self.policy = parse_policy(self.options.augment)
-        except ValueError as e:
-            raise GanforgeError(f"method.augment: {e}") from None
+        self.policy = method_policy(self.options.augment)
         m = cfg.model
         G = StyleGenerator(m.z_dim, m.w_dim or m.z_dim, h, c, m.g_width, m.mapping_layers, demodulate=m.demodulate)
         self.models = {"G": G, "D": StyleDiscriminator(h, c, m.d_width)}
