@@ -41,6 +41,7 @@ VARIANTS = {
     "r1": ["method.r1_gamma=1"],
     "aug": ["method.augment=translation,cutout"],  # DiffAugment on D's inputs
     "batch": ["model.norm=batch"],
+    "ds1": ["model.g_downsamplings=1"],  # G's residual blocks at 16 x 16 instead of 8 x 8 (at 32 px)
 }
 DIRECTIONS = ("a2b", "b2a")
 

@@ -33,6 +33,13 @@ def test_networks_have_the_reference_implementations_sizes():
         small = ResnetGenerator(1, 3, width=8, blocks=2, upsample=upsample)
         y = small(torch.randn(2, 1, 32, 48))  # fully convolutional: any sides divisible by 4
         assert y.shape == (2, 3, 32, 48) and y.abs().max() <= 1
+    for halvings in (0, 1, 3):  # model.g_downsamplings: the residual blocks run at side / 2 ** halvings
+        G = ResnetGenerator(3, 3, width=4, blocks=1, downsamplings=halvings)
+        block = next(m for m in G.modules() if m.__class__.__name__ == "ResidualBlock")
+        seen: list[torch.Size] = []
+        block.register_forward_hook(lambda _m, _i, out, seen=seen: seen.append(out.shape))
+        assert G(torch.randn(1, 3, 16, 24)).shape == (1, 3, 16, 24)
+        assert seen == [(1, 4 * 2 ** halvings, 16 // 2 ** halvings, 24 // 2 ** halvings)]
 
 
 def test_input_skip_starts_as_the_identity_and_clamps_only_in_eval_mode():
@@ -260,8 +267,9 @@ def test_cyclegan_with_input_skip_and_spectral_norm_trains_resumes_and_translate
     cfg = load_config("cyclegan-emoji-32", ["data.resolution=16", "train.steps=4", "train.batch_size=4",
                                             "model.g_width=4", "model.d_width=4", "model.res_blocks=1",
                                             "model.d_layers=1", "model.input_skip=true", "model.spectral_norm=true",
-                                            "method.cycle_noise=0.1", "method.augment=translation,cutout",
-                                            "method.r1_gamma=1", "method.r1_every=2", "train.sample_every=0"])
+                                            "model.g_downsamplings=1", "method.cycle_noise=0.1",
+                                            "method.augment=translation,cutout", "method.r1_gamma=1",
+                                            "method.r1_every=2", "train.sample_every=0"])
     run = ganforge.load_run(ganforge.train(cfg, tmp_path / "run", progress=False, log=quiet))
     logged = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     r1_rows = [row for row in logged if "r1_A" in row]
@@ -275,9 +283,17 @@ def test_cyclegan_with_input_skip_and_spectral_norm_trains_resumes_and_translate
     x = torch.rand(3, 3, 16, 16) * 2 - 1
     y = run.method.translate(x)
     assert y.shape == x.shape and y.abs().max() <= 1  # clamped in eval mode
+    from ganforge.translation import stride_of
+
+    assert stride_of(run) == 2  # one halving: any even side translates (18 x 18 too)
+    assert run.method.translate(torch.zeros(1, 3, 18, 18)).shape == (1, 3, 18, 18)
     resumed = ganforge.load_run(resume(tmp_path / "run", ["train.steps=6"], progress=False, log=quiet))
     assert resumed.step == 6 and resumed.config.model.spectral_norm and resumed.config.method.r1_gamma == 1
     bad = load_config("cyclegan-emoji-32", ["data.resolution=16", "train.steps=1", "method.augment=blur"])
     with pytest.raises(GanforgeError, match="method.augment: unknown augmentation 'blur'"):
         ganforge.train(bad, tmp_path / "bad", progress=False, log=quiet)
     assert not (tmp_path / "bad" / "checkpoints").exists()
+    too_deep = load_config("cyclegan-emoji-32", ["data.resolution=20", "train.steps=1", "model.g_downsamplings=3"])
+    with pytest.raises(GanforgeError, match="halves the picture 3 times .* multiples of 8, not 20 x 20"):
+        ganforge.train(too_deep, tmp_path / "deep", progress=False, log=quiet)
+    assert not (tmp_path / "deep" / "checkpoints").exists()

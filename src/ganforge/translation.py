@@ -3,7 +3,8 @@
 held-out pictures (:func:`evaluate_translation`).
 
 The generators are fully convolutional, so a run translates any picture whose sides are multiples
-of its stride (the U-Net's: the training side; CycleGAN's ResNet: 4): a 64-px pix2pix model reads
+of its stride (the U-Net's: the training side; CycleGAN's ResNet: 2 ** model.g_downsamplings, 4 by
+default): a 64-px pix2pix model reads
 64x64, 128x64, 256x256, ... (the paper applies its 256-px maps model to 512-px pictures the same
 way). Other sizes are refused in one line, or scaled and centre-cropped to the training side with
 ``resize``. Colour modes are converted as training converts them (alpha composited onto the
@@ -30,7 +31,9 @@ def require_translation(run) -> None:
 
 def stride_of(run) -> int:
     """Sides the run's translator accepts are multiples of this."""
-    return run.info["condition_shape"][-1] if run.config.method.name == "pix2pix" else 4
+    if run.config.method.name == "pix2pix":
+        return run.info["condition_shape"][-1]
+    return 2 ** run.config.model.g_downsamplings
 
 
 def read_input(path: Path, run, resize: bool = False, direction: str = "a2b") -> torch.Tensor:

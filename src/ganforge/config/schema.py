@@ -78,6 +78,9 @@ class ModelConfig:
                          choices=["transpose", "resize"])
     input_skip: bool = _opt(False, "cyclegan: each generator adds its input to its output and learns only the change "
                             "(starts as the identity; not in the paper; needs the domains' channels to match)")
+    g_downsamplings: int = _opt(2, "cyclegan: stride-2 convolutions before the generator's residual blocks (and "
+                                "as many upsamplings after them); the paper: 2 at every size, which leaves 8 x 8 "
+                                "maps at 32 px", min=0, max=5)
     res_blocks: int = _opt(9, "cyclegan: residual blocks of the ResNet generator (the paper: 6 up to 128 px, 9 at "
                            "256); srresnet, srgan: of the SRResNet (the paper: 16); vqvae: of its encoder and "
                            "decoder (2)", min=0, max=32)

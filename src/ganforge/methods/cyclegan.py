@@ -43,8 +43,8 @@ from ganforge.models.layers import apply_spectral_norm
 from ganforge.models.resnet import ResnetGenerator
 from ganforge.models.unet import PatchDiscriminator
 
-CYCLEGAN_MODEL_KEYS = ("g_width", "d_width", "d_layers", "norm", "res_blocks", "upsample", "input_skip",
-                       "spectral_norm")
+CYCLEGAN_MODEL_KEYS = ("g_width", "d_width", "d_layers", "norm", "res_blocks", "g_downsamplings", "upsample",
+                       "input_skip", "spectral_norm")
 DIRECTIONS = {"a2b": ("G_AB", "G_BA"), "b2a": ("G_BA", "G_AB")}  # direction -> (translator, its way back)
 
 
@@ -204,14 +204,18 @@ class CycleGANMethod(TranslationMethod):
                                 "emoji-apple-twitter, ... or data.source=unpaired (trainA/ and trainB/ folders)")
         m, o = cfg.model, self.options
         c_a, c_b = data.condition_shape[0], data.sample_shape[0]
-        if data.sample_shape[-1] % 4 or data.sample_shape[-2] % 4:
-            raise GanforgeError(f"the CycleGAN generator halves the picture twice, so its side must be a multiple "
-                                f"of 4, not {data.sample_shape[-1]}; set data.resolution (e.g. 32 or 64)")
+        step = 2 ** m.g_downsamplings
+        if data.sample_shape[-1] % step or data.sample_shape[-2] % step:
+            raise GanforgeError(f"the CycleGAN generator halves the picture {m.g_downsamplings} times "
+                                f"(model.g_downsamplings), so its sides must be multiples of {step}, not "
+                                f"{data.sample_shape[-2]} x {data.sample_shape[-1]}; set data.resolution (e.g. 32 or "
+                                f"64) or fewer model.g_downsamplings")
         if m.input_skip and c_a != c_b:
             raise GanforgeError(f"model.input_skip adds each picture to its translation, but domain A has {c_a} "
                                 f"channels and B {c_b}; set model.input_skip=false")
-        self.models = {"G_AB": ResnetGenerator(c_a, c_b, m.g_width, m.res_blocks, m.norm, m.upsample, m.input_skip),
-                       "G_BA": ResnetGenerator(c_b, c_a, m.g_width, m.res_blocks, m.norm, m.upsample, m.input_skip),
+        generator = functools.partial(ResnetGenerator, width=m.g_width, blocks=m.res_blocks, norm=m.norm,
+                                      upsample=m.upsample, input_skip=m.input_skip, downsamplings=m.g_downsamplings)
+        self.models = {"G_AB": generator(c_a, c_b), "G_BA": generator(c_b, c_a),
                        "D_A": patch_discriminator(c_a, m), "D_B": patch_discriminator(c_b, m)}
         self.identity = c_a == c_b  # G_AB(b) must read a B picture as if it were an A picture
         self.pools = {"A": ImagePool(o.pool_size), "B": ImagePool(o.pool_size)}
@@ -274,8 +278,8 @@ class CycleGANMethod(TranslationMethod):
             pool.images = None if stored is None else stored.to(device)
 
     def export_graphs(self, ema=True):
-        """G_AB as "a2b" and G_BA as "b2a": pictures -> pictures at any side that is a multiple of 4
-        (checked at twice the training side)."""
+        """G_AB as "a2b" and G_BA as "b2a": pictures -> pictures at any side that is a multiple of
+        2 ** model.g_downsamplings (checked at twice the training side)."""
         side, a, b = self.data.sample_shape[-1], tuple(self.data.condition_shape), tuple(self.data.sample_shape)
         return [picture_graph("a2b", "translate", self.exported("G_AB", ema), a, b, other_side=2 * side),
                 picture_graph("b2a", "translate", self.exported("G_BA", ema), b, a, other_side=2 * side)]

@@ -44,7 +44,8 @@ class ResidualBlock(nn.Module):
 
 class ResnetGenerator(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, width: int = 64, blocks: int = 9,
-                 norm: str = "instance", upsample: str = "transpose", input_skip: bool = False):
+                 norm: str = "instance", upsample: str = "transpose", input_skip: bool = False,
+                 downsamplings: int = 2):
         super().__init__()
         if input_skip and in_channels != out_channels:
             raise ValueError(f"input_skip adds the input to the output: {in_channels} and {out_channels} "
@@ -52,11 +53,11 @@ class ResnetGenerator(nn.Module):
         bias = norm != "batch"  # a batch norm's shift makes a conv bias redundant
         layers = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, width, 7, bias=bias), norm2d(norm, width), nn.ReLU()]
         c = width
-        for _ in range(2):  # downsample twice
+        for _ in range(downsamplings):  # the paper halves twice: 32 px -> 8 x 8 residual maps
             layers += [nn.Conv2d(c, 2 * c, 3, 2, 1, bias=bias), norm2d(norm, 2 * c), nn.ReLU()]
             c *= 2
         layers += [ResidualBlock(c, norm, bias) for _ in range(blocks)]
-        for _ in range(2):  # upsample twice
+        for _ in range(downsamplings):  # back up to the input's side
             if upsample == "resize":  # nearest x2 then a 3x3 conv: every output pixel gets the same kernel taps
                 layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1),
                            nn.Conv2d(c, c // 2, 3, bias=bias)]
