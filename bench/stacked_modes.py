@@ -29,6 +29,7 @@ VARIANTS = {
     "ema": ["method.ema_halflife_kimg=10"],
     "pack2+ema": ["method.pack=2", "method.ema_halflife_kimg=10"],
     "ema-decay": ["method.ema_halflife_kimg=10", "method.lr_schedule=linear"],
+    "mbstd": ["model.minibatch_std=4"],  # ProGAN's minibatch standard deviation before D's last layer
 }
 
 

@@ -120,3 +120,27 @@ def test_latent_projection_is_the_transposed_convolution_it_replaces(bias, memor
     assert torch.allclose(g_got, g_expected, atol=1e-5)
     wider = torch.randn(2, 20, 3, 3)  # not 1 x 1: the convolution itself
     assert proj(wider).shape == (2, 12, 9, 9) and torch.allclose(proj(wider), conv(wider), atol=1e-6)
+
+
+def test_dcgan_minibatch_std_lets_d_see_the_batchs_variety():
+    # With layer norm nothing else in D mixes the batch: a picture's score changes with the other
+    # pictures of its group only through the appended std feature (ProGAN's minibatch std).
+    from ganforge.errors import GanforgeError
+    from ganforge.models.conditional import ConditionalDiscriminator
+    from ganforge.models.layers import MinibatchStd
+
+    G, D = _build("dcgan", (3, 28, 28), True, d_norm="layer", minibatch_std=4)
+    assert isinstance(D.net[-2], MinibatchStd) and D.net[-1].in_channels == 16 * 2 + 1
+    x = G(torch.randn(4, G.z_dim)).detach()
+    with torch.no_grad():
+        same = D(x[:1].expand(4, -1, -1, -1).contiguous())  # four copies: the std feature is ~0
+        varied = D(torch.cat([x[:1], x[1:]]))
+        assert torch.allclose(same, same[:1].expand(4), atol=1e-6)
+        assert not torch.allclose(same[0], varied[0], atol=1e-4)  # picture 0's score depends on its group
+        assert torch.allclose(D(x.to(memory_format=torch.channels_last)), varied, atol=1e-5)
+    D(x).sum().backward()
+    assert all(p.grad is not None for p in D.parameters())
+    conditional = ConditionalDiscriminator(D, 10)  # cgan/selfcond: the feature is part of the projected body
+    assert conditional(x, torch.arange(4)).shape == (4,)
+    with pytest.raises(GanforgeError, match="model.minibatch_std is a feature map of the dcgan discriminator"):
+        _build("mlp", (2,), False, minibatch_std=4)

@@ -15,7 +15,8 @@ from ganforge.data import Batch
 from ganforge.data.augment import cutout, parse_policy, translate
 from ganforge.errors import GanforgeError
 from ganforge.methods.stylegan import mapped_styles, path_length_loss
-from ganforge.models.stylegan import MinibatchStd, ModulatedConv, StyleGenerator, channels_at, style_count
+from ganforge.models.layers import MinibatchStd
+from ganforge.models.stylegan import ModulatedConv, StyleGenerator, channels_at, style_count
 
 
 def quiet(*_):

@@ -34,7 +34,8 @@ from ganforge.models import build_models
 from ganforge.models.conditional import ConditionalDiscriminator, ConditionalGenerator
 from ganforge.models.packing import PackedDiscriminator, packed_shape
 
-GAN_MODEL_KEYS = ("arch", "z_dim", "g_width", "d_width", "g_depth", "d_depth", "d_norm", "spectral_norm")
+GAN_MODEL_KEYS = ("arch", "z_dim", "g_width", "d_width", "g_depth", "d_depth", "d_norm", "minibatch_std",
+                  "spectral_norm")
 
 
 @dataclass

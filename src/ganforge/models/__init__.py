@@ -13,6 +13,9 @@ from ganforge.models.mlp import MLPDiscriminator, MLPGenerator
 
 
 def _mlp(cfg, shape, image):
+    if cfg.minibatch_std:
+        raise GanforgeError("model.minibatch_std is a feature map of the dcgan discriminator; set model.arch=dcgan "
+                            "or model.minibatch_std=0")
     return (MLPGenerator(cfg.z_dim, shape, cfg.g_width, cfg.g_depth, image=image),
             MLPDiscriminator(shape, cfg.d_width, cfg.d_depth))
 
@@ -20,7 +23,8 @@ def _mlp(cfg, shape, image):
 def _dcgan(cfg, shape, image):
     if not image or len(shape) != 3:
         raise GanforgeError("the dcgan architecture needs image data; use model.arch=mlp for 2-D points")
-    return DCGANGenerator(cfg.z_dim, shape, cfg.g_width), DCGANDiscriminator(shape, cfg.d_width, cfg.d_norm)
+    return DCGANGenerator(cfg.z_dim, shape, cfg.g_width), DCGANDiscriminator(shape, cfg.d_width, cfg.d_norm,
+                                                                       cfg.minibatch_std)
 
 
 # name -> f(model_cfg, sample_shape, is_image) -> (generator, discriminator)

@@ -5,7 +5,11 @@ Sizes 28 (start 7x7), 32, 64 and 128 (start 4x4), any channel count. With width 
     G: z (B, z_dim, 1, 1) -ConvT(k=s0)-> (B, w*2^(n-1), s0, s0) -[ConvT 4/2/1, BN, ReLU]...->
        (B, w, H/2, W/2) -ConvT 4/2/1, tanh-> (B, C, H, W)
     D: (B, C, H, W) -Conv 4/2/1, LReLU-> (B, w, H/2, W/2) -[Conv 4/2/1, BN, LReLU]...->
-       (B, w*2^(n-1), s0, s0) -Conv(k=s0)-> (B,) logits
+       (B, w*2^(n-1), s0, s0) [-minibatch std-> (B, w*2^(n-1) + 1, s0, s0)] -Conv(k=s0)-> (B,) logits
+
+The minibatch standard deviation (off by default; model.minibatch_std = its group size) is
+ProGAN's (Karras et al. 2018): one more feature map before D's last layer, how much the pictures
+of a group differ, so a G that draws too few kinds of picture can be told from the data.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import torch
 from torch import nn
 
 from ganforge.errors import GanforgeError
-from ganforge.models.layers import norm2d
+from ganforge.models.layers import MinibatchStd, norm2d
 
 SIZES = {28: 7, 32: 4, 64: 4, 128: 4}  # output size -> spatial size of the first/last feature map
 
@@ -84,7 +88,7 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, in_shape: tuple[int, int, int], width: int = 64, norm: str = "batch"):
+    def __init__(self, in_shape: tuple[int, int, int], width: int = 64, norm: str = "batch", minibatch_std: int = 0):
         super().__init__()
         channels, size = in_shape[0], in_shape[-1]
         s0, n_up = _plan(size)
@@ -94,7 +98,9 @@ class DCGANDiscriminator(nn.Module):
             layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=norm == "none"), norm2d(norm, ch * 2),
                        nn.LeakyReLU(0.2, True)]
             ch *= 2
-        layers.append(nn.Conv2d(ch, 1, s0, 1, 0))
+        if minibatch_std:
+            layers.append(MinibatchStd(minibatch_std))
+        layers.append(nn.Conv2d(ch + (1 if minibatch_std else 0), 1, s0, 1, 0))
         self.net = nn.Sequential(*layers)
         dcgan_init(self)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -26,3 +27,23 @@ def apply_spectral_norm(module: nn.Module) -> nn.Module:
         if isinstance(child, (nn.Conv2d, nn.Linear)):
             spectral_norm(child)
     return module
+
+
+class MinibatchStd(nn.Module):
+    """Appends one feature map: the standard deviation over groups of ``group`` pictures, averaged
+    over features and pixels (Karras et al. 2018; lets D see a batch's lack of variety). Group j
+    holds pictures j, j + B/G, j + 2B/G, ... (G the largest divisor of B up to ``group``)."""
+
+    def __init__(self, group: int = 4):
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        g = min(self.group, b)
+        while b % g:
+            g -= 1
+        y = x.float().reshape(g, -1, c, h, w)                       # (G, B/G, C, H, W)
+        y = (y.var(0, unbiased=False) + 1e-8).sqrt().mean((1, 2, 3))  # (B/G,)
+        y = y.repeat(g).view(b, 1, 1, 1).expand(b, 1, h, w)
+        return torch.cat([x, y.to(x.dtype)], 1)

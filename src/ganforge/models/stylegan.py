@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganforge.models.layers import MinibatchStd
+
 SQRT2 = math.sqrt(2)
 
 
@@ -227,25 +229,6 @@ class StyleGenerator(nn.Module):
     def forward(self, z: torch.Tensor, psi: float | torch.Tensor = 1.0,
                 noise: str | list[str | torch.Tensor] = "random") -> torch.Tensor:
         return self.synthesis(self.broadcast(self.w(z, psi)), noise)
-
-
-class MinibatchStd(nn.Module):
-    """Appends one feature map: the standard deviation over groups of ``group`` pictures, averaged
-    over features and pixels (lets D see a batch's lack of variety)."""
-
-    def __init__(self, group: int = 4):
-        super().__init__()
-        self.group = group
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
-        g = min(self.group, b)
-        while b % g:
-            g -= 1
-        y = x.float().view(g, -1, c, h, w)                          # (G, B/G, C, H, W)
-        y = (y.var(0, unbiased=False) + 1e-8).sqrt().mean((1, 2, 3))  # (B/G,)
-        y = y.repeat(g).view(b, 1, 1, 1).expand(b, 1, h, w)
-        return torch.cat([x, y.to(x.dtype)], 1)
 
 
 class _DBlock(nn.Module):
