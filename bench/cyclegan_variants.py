@@ -42,6 +42,8 @@ VARIANTS = {
     "aug": ["method.augment=translation,cutout"],  # DiffAugment on D's inputs
     "batch": ["model.norm=batch"],
     "ds1": ["model.g_downsamplings=1"],  # G's residual blocks at 16 x 16 instead of 8 x 8 (at 32 px)
+    "ds0": ["model.g_downsamplings=0"],  # at 32 x 32: no strided or transposed convolution
+    "ds1+batch": ["model.g_downsamplings=1", "model.norm=batch"],
 }
 DIRECTIONS = ("a2b", "b2a")
 
