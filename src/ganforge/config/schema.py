@@ -70,7 +70,8 @@ class ModelConfig:
                         "channels of its encoder and decoder (the Sonnet example: 128)", min=1)
     ae_depth: int = _opt(2, "ae/vae with model.arch=mlp: hidden layers of encoder and decoder", min=1, max=16)
     minibatch_std: int = _opt(0, "dcgan: a minibatch standard-deviation feature before D's last layer over groups "
-                              "of this many pictures (ProGAN's, 4; 0: none)", min=0, max=64)
+                              "of this many pictures (ProGAN's, 4; 0: none); it mixes the batch as batch norm does, so "
+                              "a gradient penalty is then not per sample", min=0, max=64)
     d_layers: int = _opt(3, "pix2pix, cyclegan: strided layers of the PatchGAN discriminator (3: 70x70 patches, "
                          "2: 34x34); srgan: stride-2 stages of its discriminator (the paper: 4)", min=1, max=6)
     norm: str = _opt("batch", "pix2pix, cyclegan, srresnet, srgan: normalisation in the generator and the "
