@@ -283,9 +283,7 @@ def test_cyclegan_with_input_skip_and_spectral_norm_trains_resumes_and_translate
     x = torch.rand(3, 3, 16, 16) * 2 - 1
     y = run.method.translate(x)
     assert y.shape == x.shape and y.abs().max() <= 1  # clamped in eval mode
-    from ganforge.translation import stride_of
-
-    assert stride_of(run) == 2  # one halving: any even side translates (18 x 18 too)
+    assert run.method.side_multiple() == 2  # one halving: any even side translates (18 x 18 too)
     assert run.method.translate(torch.zeros(1, 3, 18, 18)).shape == (1, 3, 18, 18)
     resumed = ganforge.load_run(resume(tmp_path / "run", ["train.steps=6"], progress=False, log=quiet))
     assert resumed.step == 6 and resumed.config.model.spectral_norm and resumed.config.method.r1_gamma == 1

@@ -3,12 +3,12 @@
 held-out pictures (:func:`evaluate_translation`).
 
 The generators are fully convolutional, so a run translates any picture whose sides are multiples
-of its stride (the U-Net's: the training side; CycleGAN's ResNet: 2 ** model.g_downsamplings, 4 by
-default): a 64-px pix2pix model reads
-64x64, 128x64, 256x256, ... (the paper applies its 256-px maps model to 512-px pictures the same
-way). Other sizes are refused in one line, or scaled and centre-cropped to the training side with
-``resize``. Colour modes are converted as training converts them (alpha composited onto the
-run's ``data.background``). A CycleGAN run translates either way (``direction`` a2b or b2a) and
+of its method's ``side_multiple()`` (the U-Net's: the training side; CycleGAN's ResNet: 2 **
+model.g_downsamplings, 4 by default): a 64-px pix2pix model reads 64x64, 128x64, 256x256, ...
+(the paper applies its 256-px maps model to 512-px pictures the same way). Other sizes are
+refused in one line, or scaled and centre-cropped to the training side with ``resize``. Colour
+modes are converted as training converts them (alpha composited onto the run's
+``data.background``). A CycleGAN run translates either way (``direction`` a2b or b2a) and
 shows the reconstruction, the picture translated back.
 """
 
@@ -29,20 +29,13 @@ def require_translation(run) -> None:
                             f"with a pix2pix or cyclegan run{hint}")
 
 
-def stride_of(run) -> int:
-    """Sides the run's translator accepts are multiples of this."""
-    if run.config.method.name == "pix2pix":
-        return run.info["condition_shape"][-1]
-    return 2 ** run.config.model.g_downsamplings
-
-
 def read_input(path: Path, run, resize: bool = False, direction: str = "a2b") -> torch.Tensor:
     """One picture as the translator's input (1, C, H, W) in [-1, 1]: any size whose sides are
     multiples of its stride, or (``resize``) scaled and centre-cropped to the training side."""
     from ganforge.data.folders import parse_background, read_picture
 
     c, side, _ = run.method.input_shape(direction)
-    stride = stride_of(run)
+    stride = run.method.side_multiple()
     background = parse_background(run.config.data.background)
     if resize:
         return read_picture(path, c, background, size=side)

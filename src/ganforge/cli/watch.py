@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 from ganforge.cli.common import _err
 from ganforge.errors import GanforgeError
 
@@ -10,6 +12,27 @@ def add_server_arguments(parser, port: int) -> None:
     parser.add_argument("--port", type=int, default=port, help=f"default {port} (0: any free port)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine "
                         "only; 0.0.0.0 opens it to the network)")
+
+
+def serve_until_stopped(server, name: str, on_stop=None) -> None:
+    """Serve until Ctrl-C (SIGINT) or SIGTERM, then say so and close. The handlers are installed
+    here rather than left to Python's default: a process started in the background by a
+    non-interactive shell inherits SIGINT ignored, and would otherwise never stop on it."""
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        _err(f"ganforge: {name} stopped")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if on_stop is not None:
+            on_stop()
+        server.server_close()
 
 
 def add_parsers(sub) -> None:
@@ -26,12 +49,7 @@ def cmd_watch(args) -> int:
 
     server = make_server(args.run_dirs, args.host, args.port)
     _err(f"watching {len(args.run_dirs)} run(s) at {url_of(server)} (Ctrl-C stops)")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        _err("ganforge: watch stopped")
-    finally:
-        server.server_close()
+    serve_until_stopped(server, "watch")
     return 0
 
 
@@ -57,11 +75,5 @@ def cmd_lab(args) -> int:
     torch.set_num_threads(args.threads)
     server, worker = make_lab(args.host, args.port, args.runs, log=_err)
     _err(f"ganforge lab at {url_of(server)} (Ctrl-C stops; 'save run' writes under {args.runs}/)")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        _err("ganforge: lab stopped")
-    finally:
-        worker.close()
-        server.server_close()
+    serve_until_stopped(server, "lab", on_stop=worker.close)
     return 0

@@ -301,7 +301,8 @@ class Method:
 class TranslationMethod(Method):
     """A method that translates pictures (pix2pix, CycleGAN): batches carry the input picture as
     ``batch["input"]``, the sampling network reads ``{"input": pictures}``, and there is no prior
-    to sample from. Subclasses give ``input_shape(direction)``, ``translate`` and ``reconstruct``."""
+    to sample from. Subclasses give ``input_shape(direction)``, ``side_multiple()``, ``translate``
+    and ``reconstruct``."""
 
     has_prior = False
     batch_extras = ("input",)

@@ -204,7 +204,7 @@ class CycleGANMethod(TranslationMethod):
                                 "emoji-apple-twitter, ... or data.source=unpaired (trainA/ and trainB/ folders)")
         m, o = cfg.model, self.options
         c_a, c_b = data.condition_shape[0], data.sample_shape[0]
-        step = 2 ** m.g_downsamplings
+        step = self.side_multiple()
         if data.sample_shape[-1] % step or data.sample_shape[-2] % step:
             raise GanforgeError(f"the CycleGAN generator halves the picture {m.g_downsamplings} times "
                                 f"(model.g_downsamplings), so its sides must be multiples of {step}, not "
@@ -277,9 +277,13 @@ class CycleGANMethod(TranslationMethod):
             stored = tensors.get(f"pool_{k}")
             pool.images = None if stored is None else stored.to(device)
 
+    def side_multiple(self) -> int:
+        """Sides the generators translate are multiples of this: 2 ** model.g_downsamplings."""
+        return 2 ** self.cfg.model.g_downsamplings
+
     def export_graphs(self, ema=True):
         """G_AB as "a2b" and G_BA as "b2a": pictures -> pictures at any side that is a multiple of
-        2 ** model.g_downsamplings (checked at twice the training side)."""
+        :meth:`side_multiple` (checked at twice the training side)."""
         side, a, b = self.data.sample_shape[-1], tuple(self.data.condition_shape), tuple(self.data.sample_shape)
         return [picture_graph("a2b", "translate", self.exported("G_AB", ema), a, b, other_side=2 * side),
                 picture_graph("b2a", "translate", self.exported("G_BA", ema), b, a, other_side=2 * side)]

@@ -163,6 +163,10 @@ class Pix2PixMethod(TranslationMethod):
 
     # -- translating --------------------------------------------------------------------------
 
+    def side_multiple(self) -> int:
+        """Sides G translates are multiples of this: the U-Net halves down to 1 x 1 at the training side."""
+        return self.data.condition_shape[-1]
+
     def input_shape(self, direction: str = "a2b") -> tuple[int, ...]:
         """The shape of one picture G reads (pix2pix translates one way only)."""
         if direction != "a2b":

@@ -23,8 +23,8 @@ def _mlp(cfg, shape, image):
 def _dcgan(cfg, shape, image):
     if not image or len(shape) != 3:
         raise GanforgeError("the dcgan architecture needs image data; use model.arch=mlp for 2-D points")
-    return DCGANGenerator(cfg.z_dim, shape, cfg.g_width), DCGANDiscriminator(shape, cfg.d_width, cfg.d_norm,
-                                                                       cfg.minibatch_std)
+    return (DCGANGenerator(cfg.z_dim, shape, cfg.g_width),
+            DCGANDiscriminator(shape, cfg.d_width, cfg.d_norm, cfg.minibatch_std))
 
 
 # name -> f(model_cfg, sample_shape, is_image) -> (generator, discriminator)
