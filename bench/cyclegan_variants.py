@@ -44,6 +44,7 @@ VARIANTS = {
     "ds1": ["model.g_downsamplings=1"],  # G's residual blocks at 16 x 16 instead of 8 x 8 (at 32 px)
     "ds0": ["model.g_downsamplings=0"],  # at 32 x 32: no strided or transposed convolution
     "ds1+batch": ["model.g_downsamplings=1", "model.norm=batch"],
+    "ds1+batch-8k": ["model.g_downsamplings=1", "model.norm=batch", "train.steps=8000"],  # twice as long
 }
 DIRECTIONS = ("a2b", "b2a")
 

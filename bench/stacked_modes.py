@@ -30,6 +30,8 @@ VARIANTS = {
     "pack2+ema": ["method.pack=2", "method.ema_halflife_kimg=10"],
     "ema-decay": ["method.ema_halflife_kimg=10", "method.lr_schedule=linear"],
     "mbstd": ["model.minibatch_std=4"],  # ProGAN's minibatch standard deviation before D's last layer
+    "mbstd-24k": ["model.minibatch_std=4", "train.steps=24000"],  # twice as long (constant LR)
+    "24k": ["train.steps=24000"],
 }
 
 

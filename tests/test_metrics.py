@@ -133,3 +133,29 @@ def test_stacked_modes_count_and_kl():
     assert s["modes"] == 1000 and s["kl_uniform"] == pytest.approx(0.0, abs=1e-12) and s["n"] == 26000
     one = stacked_modes(torch.full((500,), 123))
     assert one["modes"] == 1 and one["kl_uniform"] == pytest.approx(math.log(1000))
+    assert one["kl_channels"] == pytest.approx([math.log(10)] * 3) and one["total_correlation"] == pytest.approx(0)
+    # Half 000, half 111: each channel draws two digits evenly, KL ln 5 each; the joint is
+    # ln(1000 / 2) = ln 500, so the digits' dependence is ln 500 - 3 ln 5 = 2 ln 2.
+    tied = stacked_modes(torch.tensor([0, 111] * 50))
+    assert tied["kl_uniform"] == pytest.approx(math.log(500))
+    assert tied["kl_channels"] == pytest.approx([math.log(5)] * 3)
+    assert tied["total_correlation"] == pytest.approx(2 * math.log(2))
+    # Independent channels that each favour one digit: all of the KL is the channels' balance.
+    d = torch.tensor([3] * 6 + list(range(10)) * 4)  # digit 3 drawn 10 times in 46, each other 4
+    independent = (d[:, None, None] * 100 + d[None, :, None] * 10 + d[None, None, :]).flatten()
+    split = stacked_modes(independent)  # 46^3 samples, the product of three equal histograms
+    per_channel = 10 / 46 * math.log(100 / 46) + 36 / 46 * math.log(40 / 46)  # 0.0594 nats
+    assert split["kl_channels"] == pytest.approx([per_channel] * 3)
+    assert split["total_correlation"] == pytest.approx(0, abs=1e-12)
+    assert split["kl_uniform"] == pytest.approx(3 * per_channel)
+
+
+def test_evaluate_prints_where_the_stacked_kl_comes_from():
+    from ganforge.cli.evaluate import format_image_metrics
+    from ganforge.metrics.distances import stacked_modes
+
+    text = format_image_metrics({"modes": stacked_modes(torch.tensor([0, 111] * 50))})
+    assert "modes            2/1000 over 100 samples, KL to uniform 6.215" in text  # ln 500
+    assert "= each channel's digit balance 1.609 + 1.609 + 1.609 + digits not independent 1.386" in text
+    old_card = {"modes": {"modes": 2, "modes_total": 1000, "n": 100, "kl_uniform": 6.2146}}  # before the split
+    assert "digit balance" not in format_image_metrics(old_card)

@@ -177,6 +177,10 @@ def format_image_metrics(m: dict) -> str:
     if "modes" in m:
         lines.append(f"  modes            {m['modes']['modes']}/{m['modes']['modes_total']} over {m['modes']['n']} "
                      f"samples, KL to uniform {m['modes']['kl_uniform']:.3f}")
+        if m["modes"].get("kl_channels"):  # cards written before the split lack it
+            per_channel = " + ".join(f"{k:.3f}" for k in m["modes"]["kl_channels"])
+            lines.append(f"    = each channel's digit balance {per_channel} + digits not independent "
+                         f"{m['modes']['total_correlation']:.3f}")
     if "conditional_accuracy" in m:
         lines.append(f"  conditional acc  {100 * m['conditional_accuracy']['value']:.2f}% of samples classified "
                      "as the class asked for")
