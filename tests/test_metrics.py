@@ -159,3 +159,22 @@ def test_evaluate_prints_where_the_stacked_kl_comes_from():
     assert "= each channel's digit balance 1.609 + 1.609 + 1.609 + digits not independent 1.386" in text
     old_card = {"modes": {"modes": 2, "modes_total": 1000, "n": 100, "kl_uniform": 6.2146}}  # before the split
     assert "digit balance" not in format_image_metrics(old_card)
+
+
+def test_a_stacked_mnist_run_is_scored_by_channel(tmp_path):
+    # Two steps of a narrow DCGAN: whatever it draws, the card's KL is exactly the channels'
+    # KLs plus the total correlation, each channel's digit shares sum to 1, and the clear shares
+    # are each channel's share of digits read with p >= 0.9.
+    import ganforge
+    from ganforge.config import load_config
+
+    cfg = load_config("dcgan-stacked-mnist", ["train.steps=2", "train.batch_size=8", "model.g_width=8",
+                                              "model.d_width=8", "train.sample_every=0", "train.precision=fp32"])
+    run = ganforge.train(cfg, tmp_path / "run", progress=False, log=lambda *_: None)
+    card = ganforge.evaluate(run, n=300, log=lambda *_: None)
+    m = card["metrics"]["modes"]
+    assert m["n"] == 300 and 1 <= m["modes"] <= 300 and card["reference"]["dataset"] == "stacked-mnist"
+    assert m["kl_uniform"] == pytest.approx(sum(m["kl_channels"]) + m["total_correlation"])
+    assert m["total_correlation"] >= -1e-9 and len(m["kl_channels"]) == 3
+    assert [sum(shares) for shares in m["digit_shares"]] == pytest.approx([1.0] * 3)
+    assert len(m["clear_channels"]) == 3 and all(0 <= c <= 1 for c in m["clear_channels"])

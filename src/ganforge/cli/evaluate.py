@@ -181,6 +181,9 @@ def format_image_metrics(m: dict) -> str:
             per_channel = " + ".join(f"{k:.3f}" for k in m["modes"]["kl_channels"])
             lines.append(f"    = each channel's digit balance {per_channel} + digits not independent "
                          f"{m['modes']['total_correlation']:.3f}")
+        if m["modes"].get("clear_channels"):
+            clear = " / ".join(f"{100 * c:.1f}%" for c in m["modes"]["clear_channels"])
+            lines.append(f"    clear digits (p >= 0.9) per channel {clear}")
     if "conditional_accuracy" in m:
         lines.append(f"  conditional acc  {100 * m['conditional_accuracy']['value']:.2f}% of samples classified "
                      "as the class asked for")

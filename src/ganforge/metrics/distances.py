@@ -214,8 +214,9 @@ def stacked_modes(digit_labels, n_modes: int = 1000) -> dict:
     of three uniforms over 10: KL(p || U) = sum_c KL(p_c || U_10) + TC(p), with p_c the digit
     histogram of channel c and TC = sum_c H(p_c) - H(p) >= 0 the total correlation (the digits
     of one sample not drawn independently). ``kl_channels`` says how unevenly each channel
-    draws the ten digits; ``total_correlation`` how far the combinations are from independent
-    (it also holds the plug-in bias of 1000 bins, about 999 / 2n nats).
+    draws the ten digits (``digit_shares``: each channel's share of each digit);
+    ``total_correlation`` how far the combinations are from independent (it also holds the
+    plug-in bias of 1000 bins, about 999 / 2n nats).
     """
     labels = torch.as_tensor(digit_labels).long()
     h = class_histogram(labels, n_modes)
@@ -224,4 +225,5 @@ def stacked_modes(digit_labels, n_modes: int = 1000) -> dict:
     kl_channels = [c["kl_uniform"] for c in channels]
     return {"modes": h["classes_seen"], "modes_total": n_modes, "kl_uniform": h["kl_uniform"],
             "n": int(len(labels)), "kl_channels": kl_channels,
+            "digit_shares": [[k / len(labels) for k in c["histogram"]] for c in channels],  # 3 x 10
             "total_correlation": h["kl_uniform"] - sum(kl_channels) if channels else None}
