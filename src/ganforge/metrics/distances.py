@@ -206,7 +206,7 @@ def confident_share(probs, threshold: float = 0.9) -> float:
     return float((p.max(1).values >= threshold).double().mean())
 
 
-def stacked_modes(digit_labels, n_modes: int = 1000) -> dict:
+def stacked_modes(digit_labels) -> dict:
     """Stacked-MNIST mode count: distinct 3-digit labels among the samples, and
     KL(label histogram || uniform over 1000) in nats (VEEGAN/PacGAN protocol).
 
@@ -218,12 +218,11 @@ def stacked_modes(digit_labels, n_modes: int = 1000) -> dict:
     ``total_correlation`` how far the combinations are from independent (it also holds the
     plug-in bias of 1000 bins, about 999 / 2n nats).
     """
-    labels = torch.as_tensor(digit_labels).long()
-    h = class_histogram(labels, n_modes)
-    channels = [class_histogram(labels // 100, 10), class_histogram(labels // 10 % 10, 10),
-                class_histogram(labels % 10, 10)] if n_modes == 1000 else []
+    labels = torch.as_tensor(digit_labels).long()  # 100 * d_R + 10 * d_G + d_B
+    h = class_histogram(labels, 1000)
+    channels = [class_histogram(labels // place % 10, 10) for place in (100, 10, 1)]  # R, G, B
     kl_channels = [c["kl_uniform"] for c in channels]
-    return {"modes": h["classes_seen"], "modes_total": n_modes, "kl_uniform": h["kl_uniform"],
+    return {"modes": h["classes_seen"], "modes_total": 1000, "kl_uniform": h["kl_uniform"],
             "n": int(len(labels)), "kl_channels": kl_channels,
             "digit_shares": [[k / len(labels) for k in c["histogram"]] for c in channels],  # 3 x 10
-            "total_correlation": h["kl_uniform"] - sum(kl_channels) if channels else None}
+            "total_correlation": h["kl_uniform"] - sum(kl_channels)}
