@@ -44,6 +44,11 @@ VARIANTS = {
     "decay": ["method.lr_schedule=linear", "method.lr_decay_start=0.5"],
     # dcgan-mnist conditioned on 100 k-means clusters of the pixels (Liu et al.'s MNIST setting), no labels
     "selfcond": ["method.name=selfcond", "method.clusters=100"],
+    # deeper networks at 7x7 (model.g_extra_layers / d_extra_layers: 3x3 convs at the smallest resolution)
+    "extra1": ["model.g_extra_layers=1", "model.d_extra_layers=1"],
+    "extra1-1500": ["model.g_extra_layers=1", "model.d_extra_layers=1", "train.steps=1500"],  # ~ the demo's CPU time
+    "g-extra1": ["model.g_extra_layers=1"],
+    "d-extra1": ["model.d_extra_layers=1"],
     "decay+reuse-2800": ["method.lr_schedule=linear", "method.lr_decay_start=0.5",
                                        "method.reuse_fakes=true", "train.steps=2800"],
 }

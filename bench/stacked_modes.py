@@ -33,6 +33,8 @@ VARIANTS = {
     "mbstd": ["model.minibatch_std=4"],  # ProGAN's minibatch standard deviation before D's last layer
     "mbstd-24k": ["model.minibatch_std=4", "train.steps=24000"],  # twice as long (constant LR)
     "24k": ["train.steps=24000"],
+    # minibatch std with one more 3x3 conv layer at 7x7 in G and in D (model.*_extra_layers)
+    "mbstd+extra1": ["model.minibatch_std=4", "model.g_extra_layers=1", "model.d_extra_layers=1"],
 }
 
 

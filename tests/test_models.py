@@ -144,3 +144,24 @@ def test_dcgan_minibatch_std_lets_d_see_the_batchs_variety():
     assert conditional(x, torch.arange(4)).shape == (4,)
     with pytest.raises(GanforgeError, match="model.minibatch_std is a feature map of the dcgan discriminator"):
         _build("mlp", (2,), False, minibatch_std=4)
+
+
+def test_dcgan_extra_layers_add_depth_at_the_smallest_resolution():
+    # 28 px: G projects z to 7x7 and D reduces to 7x7; each extra layer is a 3x3 conv there with
+    # the width of that resolution (in D one layer takes a unit's view from 10x10 to 18x18 pixels).
+    from ganforge.errors import GanforgeError
+
+    G0, D0 = _build("dcgan", (1, 28, 28), True)
+    G2, D1 = _build("dcgan", (1, 28, 28), True, g_extra_layers=2, d_extra_layers=1)
+    convs = lambda m: [x for x in m.modules() if isinstance(x, torch.nn.Conv2d) and x.kernel_size == (3, 3)]  # noqa: E731
+    assert len(convs(G0)) == len(convs(D0)) == 0 and len(convs(G2)) == 2 and len(convs(D1)) == 1
+    assert all(c.in_channels == c.out_channels == 32 for c in convs(G2) + convs(D1))  # width 16 * 2 at 7x7
+    z = torch.randn(4, G2.z_dim)
+    x = G2(z)
+    assert x.shape == (4, 1, 28, 28) and x.abs().max() <= 1
+    D1(x).sum().backward()
+    assert D1(x).shape == (4,) and all(p.grad is not None for p in D1.parameters())
+    # Each extra layer of G is one bias-free 3x3 conv and its batch norm's scale and shift.
+    assert sum(p.numel() for p in G2.parameters()) == sum(p.numel() for p in G0.parameters()) + 2 * (32 * 32 * 9 + 2 * 32)
+    with pytest.raises(GanforgeError, match="model.g_extra_layers and d_extra_layers are convolutions"):
+        _build("mlp", (2,), False, d_extra_layers=1)

@@ -72,6 +72,10 @@ class ModelConfig:
     minibatch_std: int = _opt(0, "dcgan: a minibatch standard-deviation feature before D's last layer over groups "
                               "of this many pictures (ProGAN's, 4; 0: none); it mixes the batch as batch norm does, so "
                               "a gradient penalty is then not per sample", min=0, max=64)
+    g_extra_layers: int = _opt(0, "dcgan: 3x3 stride-1 conv layers added to G at its smallest resolution (7x7 at "
+                               "28 px), right after the projection of z", min=0, max=8)
+    d_extra_layers: int = _opt(0, "dcgan: 3x3 stride-1 conv layers added to D at its smallest resolution, right "
+                               "before its last layer", min=0, max=8)
     d_layers: int = _opt(3, "pix2pix, cyclegan: strided layers of the PatchGAN discriminator (3: 70x70 patches, "
                          "2: 34x34); srgan: stride-2 stages of its discriminator (the paper: 4)", min=1, max=6)
     norm: str = _opt("batch", "pix2pix, cyclegan, srresnet, srgan: normalisation in the generator and the "

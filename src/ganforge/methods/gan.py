@@ -35,7 +35,7 @@ from ganforge.models.conditional import ConditionalDiscriminator, ConditionalGen
 from ganforge.models.packing import PackedDiscriminator, packed_shape
 
 GAN_MODEL_KEYS = ("arch", "z_dim", "g_width", "d_width", "g_depth", "d_depth", "d_norm", "minibatch_std",
-                  "spectral_norm")
+                  "g_extra_layers", "d_extra_layers", "spectral_norm")
 
 
 @dataclass

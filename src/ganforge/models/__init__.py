@@ -16,6 +16,9 @@ def _mlp(cfg, shape, image):
     if cfg.minibatch_std:
         raise GanforgeError("model.minibatch_std is a feature map of the dcgan discriminator; set model.arch=dcgan "
                             "or model.minibatch_std=0")
+    if cfg.g_extra_layers or cfg.d_extra_layers:
+        raise GanforgeError("model.g_extra_layers and d_extra_layers are convolutions of the dcgan networks; set "
+                            "model.arch=dcgan, or model.g_depth / d_depth for the MLP's hidden layers")
     return (MLPGenerator(cfg.z_dim, shape, cfg.g_width, cfg.g_depth, image=image),
             MLPDiscriminator(shape, cfg.d_width, cfg.d_depth))
 
@@ -23,8 +26,8 @@ def _mlp(cfg, shape, image):
 def _dcgan(cfg, shape, image):
     if not image or len(shape) != 3:
         raise GanforgeError("the dcgan architecture needs image data; use model.arch=mlp for 2-D points")
-    return (DCGANGenerator(cfg.z_dim, shape, cfg.g_width),
-            DCGANDiscriminator(shape, cfg.d_width, cfg.d_norm, cfg.minibatch_std))
+    return (DCGANGenerator(cfg.z_dim, shape, cfg.g_width, cfg.g_extra_layers),
+            DCGANDiscriminator(shape, cfg.d_width, cfg.d_norm, cfg.minibatch_std, cfg.d_extra_layers))
 
 
 # name -> f(model_cfg, sample_shape, is_image) -> (generator, discriminator)

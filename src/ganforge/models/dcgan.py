@@ -7,6 +7,14 @@ Sizes 28 (start 7x7), 32, 64 and 128 (start 4x4), any channel count. With width 
     D: (B, C, H, W) -Conv 4/2/1, LReLU-> (B, w, H/2, W/2) -[Conv 4/2/1, BN, LReLU]...->
        (B, w*2^(n-1), s0, s0) [-minibatch std-> (B, w*2^(n-1) + 1, s0, s0)] -Conv(k=s0)-> (B,) logits
 
+Extra layers (model.g_extra_layers / d_extra_layers, 0 by default; the WGAN reference code's
+`n_extra_layers` puts them at the largest resolution instead) are 3x3 stride-1 convolutions with
+batch norm (D: its norm) at the s0 x s0 resolution: in G right after the projection of z, in D
+right before its last layer. There each unit sees the most of the picture (at 28 px D's 7x7
+units see 10x10 pixels, 18x18 after one extra layer), so D can judge a digit's shape by more than
+a linear read-out of local strokes, and G gets one more nonlinearity before it commits to
+strokes. Each costs about as much as the widest existing layer.
+
 The minibatch standard deviation (off by default; model.minibatch_std = its group size) is
 ProGAN's (Karras et al. 2018): one more feature map before D's last layer, how much the pictures
 of a group differ, so a G that draws too few kinds of picture can be told from the data.
@@ -68,13 +76,15 @@ class LatentProjection(nn.ConvTranspose2d):
 
 
 class DCGANGenerator(nn.Module):
-    def __init__(self, z_dim: int, out_shape: tuple[int, int, int], width: int = 64):
+    def __init__(self, z_dim: int, out_shape: tuple[int, int, int], width: int = 64, extra_layers: int = 0):
         super().__init__()
         channels, size = out_shape[0], out_shape[-1]
         s0, n_up = _plan(size)
         self.z_dim, self.out_shape = z_dim, tuple(out_shape)
         ch = width * 2 ** (n_up - 1)
         layers = [LatentProjection(z_dim, ch, s0, 1, 0, bias=False), nn.BatchNorm2d(ch), nn.ReLU(True)]
+        for _ in range(extra_layers):
+            layers += [nn.Conv2d(ch, ch, 3, 1, 1, bias=False), nn.BatchNorm2d(ch), nn.ReLU(True)]
         for _ in range(n_up - 1):
             layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2),
                        nn.ReLU(True)]
@@ -88,7 +98,8 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, in_shape: tuple[int, int, int], width: int = 64, norm: str = "batch", minibatch_std: int = 0):
+    def __init__(self, in_shape: tuple[int, int, int], width: int = 64, norm: str = "batch", minibatch_std: int = 0,
+                 extra_layers: int = 0):
         super().__init__()
         channels, size = in_shape[0], in_shape[-1]
         s0, n_up = _plan(size)
@@ -98,6 +109,8 @@ class DCGANDiscriminator(nn.Module):
             layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=norm == "none"), norm2d(norm, ch * 2),
                        nn.LeakyReLU(0.2, True)]
             ch *= 2
+        for _ in range(extra_layers):
+            layers += [nn.Conv2d(ch, ch, 3, 1, 1, bias=norm == "none"), norm2d(norm, ch), nn.LeakyReLU(0.2, True)]
         if minibatch_std:
             layers.append(MinibatchStd(minibatch_std))
         layers.append(nn.Conv2d(ch + (1 if minibatch_std else 0), 1, s0, 1, 0))
