@@ -162,6 +162,7 @@ def test_dcgan_extra_layers_add_depth_at_the_smallest_resolution():
     D1(x).sum().backward()
     assert D1(x).shape == (4,) and all(p.grad is not None for p in D1.parameters())
     # Each extra layer of G is one bias-free 3x3 conv and its batch norm's scale and shift.
-    assert sum(p.numel() for p in G2.parameters()) == sum(p.numel() for p in G0.parameters()) + 2 * (32 * 32 * 9 + 2 * 32)
+    n_params = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert n_params(G2) == n_params(G0) + 2 * (32 * 32 * 9 + 2 * 32)
     with pytest.raises(GanforgeError, match="model.g_extra_layers and d_extra_layers are convolutions"):
         _build("mlp", (2,), False, d_extra_layers=1)
