@@ -349,7 +349,7 @@ def evaluate_stacked(run, n: int = 26000, seed: int = 0, log=print) -> dict:
 def stacked_scores(fx, images) -> dict:
     """Read each channel of (n, 3, 28, 28) pictures in [-1, 1] as one digit: the modes card of
     :func:`~ganforge.metrics.distances.stacked_modes`, plus each channel's share of clear digits
-    (top class p >= 0.9), since digits between classes are what the argmax spreads unevenly."""
+    (top class p >= 0.9): how many of the digits behind the modes are drawn clearly."""
     from ganforge.metrics.distances import confident_share, stacked_modes
 
     probs = [fx.run(images[:, c:c + 1])[1] for c in range(3)]  # 3 x (n, 10)
