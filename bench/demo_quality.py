@@ -32,6 +32,7 @@ VARIANTS = {
     "ema": ["method.ema_halflife_kimg=10"],
     "ema-4800": ["method.ema_halflife_kimg=10", "train.steps=4800"],
     "4800": ["train.steps=4800"],
+    "2400": ["train.steps=2400"],  # cgan-mnist (4,800 steps) cut to the demo's 2,400
     "reuse": ["method.reuse_fakes=true"],
     "ema+reuse": ["method.ema_halflife_kimg=10", "method.reuse_fakes=true"],
     "ema+reuse-2800": ["method.ema_halflife_kimg=10", "method.reuse_fakes=true", "train.steps=2800"],
@@ -49,6 +50,8 @@ VARIANTS = {
     "extra1-1500": ["model.g_extra_layers=1", "model.d_extra_layers=1", "train.steps=1500"],  # ~ the demo's CPU time
     "g-extra1": ["model.g_extra_layers=1"],
     "d-extra1": ["model.d_extra_layers=1"],
+    # lazy R1 on real digits (Mescheder et al. 2018), every 16 D steps as its own phase
+    "r1": ["method.r1_gamma=1", "method.r1_every=16"],
     "decay+reuse-2800": ["method.lr_schedule=linear", "method.lr_decay_start=0.5",
                                        "method.reuse_fakes=true", "train.steps=2800"],
 }
