@@ -24,17 +24,23 @@ import ganforge
 from ganforge.config import load_config
 from seed_runs import add_variant_arguments, run_variants, spread
 
+# The preset before it gained minibatch std, the extra layers and LR decay: the plain DCGAN at
+# constant learning rates. The variants measured against it build on it.
+PLAIN = ["model.minibatch_std=0", "model.g_extra_layers=0", "model.d_extra_layers=0", "method.lr_schedule=constant"]
+MBSTD_EXTRA1 = ["model.minibatch_std=4", "model.g_extra_layers=1", "model.d_extra_layers=1"]
+
 VARIANTS = {
-    "preset": [],
-    "pack2": ["method.pack=2"],
-    "ema": ["method.ema_halflife_kimg=10"],
-    "pack2+ema": ["method.pack=2", "method.ema_halflife_kimg=10"],
-    "ema-decay": ["method.ema_halflife_kimg=10", "method.lr_schedule=linear"],
-    "mbstd": ["model.minibatch_std=4"],  # ProGAN's minibatch standard deviation before D's last layer
-    "mbstd-24k": ["model.minibatch_std=4", "train.steps=24000"],  # twice as long (constant LR)
-    "24k": ["train.steps=24000"],
-    # minibatch std with one more 3x3 conv layer at 7x7 in G and in D (model.*_extra_layers)
-    "mbstd+extra1": ["model.minibatch_std=4", "model.g_extra_layers=1", "model.d_extra_layers=1"],
+    "preset": [],  # minibatch std + one more 3x3 conv layer at 7x7 in G and D + LR decay over the second half
+    "plain": PLAIN,
+    "pack2": PLAIN + ["method.pack=2"],
+    "ema": PLAIN + ["method.ema_halflife_kimg=10"],
+    "pack2+ema": PLAIN + ["method.pack=2", "method.ema_halflife_kimg=10"],
+    "ema-decay": PLAIN + ["method.ema_halflife_kimg=10", "method.lr_schedule=linear"],
+    "mbstd": PLAIN + ["model.minibatch_std=4"],  # ProGAN's minibatch standard deviation before D's last layer
+    "mbstd-24k": PLAIN + ["model.minibatch_std=4", "train.steps=24000"],  # twice as long (constant LR)
+    "24k": PLAIN + ["train.steps=24000"],
+    # minibatch std with one more 3x3 conv layer at 7x7 in G and in D (model.*_extra_layers), constant LR
+    "mbstd+extra1": PLAIN + MBSTD_EXTRA1,
 }
 
 
@@ -63,7 +69,7 @@ def real_floor() -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_variant_arguments(ap, VARIANTS, "preset,pack2")
+    add_variant_arguments(ap, VARIANTS, "preset,plain")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="added to every variant")
     ap.add_argument("--real", action="store_true",
                     help="score the real 26k test set instead (the finite-sample floor) and exit")
