@@ -27,7 +27,6 @@ from seed_runs import add_variant_arguments, run_variants, spread
 # The preset before it gained minibatch std, the extra layers and LR decay: the plain DCGAN at
 # constant learning rates. The variants measured against it build on it.
 PLAIN = ["model.minibatch_std=0", "model.g_extra_layers=0", "model.d_extra_layers=0", "method.lr_schedule=constant"]
-MBSTD_EXTRA1 = ["model.minibatch_std=4", "model.g_extra_layers=1", "model.d_extra_layers=1"]
 
 VARIANTS = {
     "preset": [],  # minibatch std + one more 3x3 conv layer at 7x7 in G and D + LR decay over the second half
@@ -40,7 +39,7 @@ VARIANTS = {
     "mbstd-24k": PLAIN + ["model.minibatch_std=4", "train.steps=24000"],  # twice as long (constant LR)
     "24k": PLAIN + ["train.steps=24000"],
     # minibatch std with one more 3x3 conv layer at 7x7 in G and in D (model.*_extra_layers), constant LR
-    "mbstd+extra1": PLAIN + MBSTD_EXTRA1,
+    "mbstd+extra1": PLAIN + ["model.minibatch_std=4", "model.g_extra_layers=1", "model.d_extra_layers=1"],
 }
 
 
