@@ -174,6 +174,17 @@ def test_info_loss_by_hand():
     assert info_loss(logits.bfloat16(), torch.tensor([0, 1])).dtype == torch.float32
 
 
+def test_noise_recovery_loss_by_hand():
+    """Mean over all values of (estimate - z)^2: errors 1, -2 | 0, 0.5 give (1 + 4 + 0 + 0.25) / 4."""
+    from ganforge.losses.gan import noise_recovery_loss
+
+    z = torch.tensor([[0.0, 1.0], [2.0, -1.0]])
+    estimate = z + torch.tensor([[1.0, -2.0], [0.0, 0.5]])
+    assert float(noise_recovery_loss(estimate, z)) == pytest.approx(1.3125, abs=1e-7)
+    assert float(noise_recovery_loss(z, z)) == 0.0
+    assert noise_recovery_loss(estimate.bfloat16(), z).dtype == torch.float32
+
+
 def test_every_game_record_is_complete():
     """Each record's losses run on D's outputs and its flags agree with its maths."""
     from ganforge.losses.gan import GAMES

@@ -172,3 +172,11 @@ def info_loss(code_logits: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
     (B, K), codes (B,)) maximises the bound: at L_I = 0 every code is read back from its picture.
     """
     return F.cross_entropy(code_logits.float(), codes)
+
+
+def noise_recovery_loss(noise_estimate: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of Q's estimate (B, z_dim) of the noise z (B, z_dim) a fake was made
+    from: ClusterGAN's encoder term (Mukherjee et al. 2019). At 0 the noise is read back from the
+    picture, so G cannot draw one picture per code whatever z is (the collapse a code with a
+    small noise beside it invites)."""
+    return (noise_estimate.float() - z.float()).square().mean()

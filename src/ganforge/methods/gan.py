@@ -27,7 +27,15 @@ from ganforge.config import MethodOptions, _opt
 from ganforge.data import Batch
 from ganforge.errors import GanforgeError
 from ganforge.health.signals import d_accuracy, probe_output_gradient
-from ganforge.losses.gan import GAMES, Game, clip_weights, gradient_penalty, info_loss, r1_penalty
+from ganforge.losses.gan import (
+    GAMES,
+    Game,
+    clip_weights,
+    gradient_penalty,
+    info_loss,
+    noise_recovery_loss,
+    r1_penalty,
+)
 from ganforge.methods.base import Carry, Method, OptimizerSpec, Phase
 from ganforge.methods.graphs import GraphInput
 from ganforge.models import build_models
@@ -136,6 +144,18 @@ def judge_fakes(D, fake: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Te
     return run_discriminator(D, fake, y), None
 
 
+def add_info_terms(out: dict, q_out: torch.Tensor, codes: torch.Tensor, z: torch.Tensor, D, *,
+                   info_weight: float, noise_weight: float) -> None:
+    """InfoGAN's lambda * L_I on Q's code logits (the first n_codes of ``q_out``) and, where Q
+    also estimates the noise, noise_weight * the noise's mean squared error; added to out["loss"]
+    and logged as "info" and "noise"."""
+    out["info"] = info_loss(q_out[:, :D.n_codes], codes)
+    out["loss"] = out["loss"] + info_weight * out["info"]
+    if D.n_noise:
+        out["noise"] = noise_recovery_loss(q_out[:, D.n_codes:], z[:, :D.n_noise])
+        out["loss"] = out["loss"] + noise_weight * out["noise"]
+
+
 def d_output_stats(game: Game, real_out: torch.Tensor, fake_out: torch.Tensor) -> dict[str, torch.Tensor]:
     """Mean D(x) and D(G(z)): probabilities for the games whose D output is a logit (D_x, D_G_z), raw
     outputs for the others (D_out_real, D_out_fake); plus D's accuracy on real and fake."""
@@ -148,18 +168,19 @@ def d_output_stats(game: Game, real_out: torch.Tensor, fake_out: torch.Tensor) -
 
 def discriminator_loss(models, batch: Batch, carry: Carry | None = None, *, game: Game, r1_gamma: float = 0.0,
                        gp_weight: float = 0.0, acgan_weight: float = 0.0, info_weight: float = 0.0,
-                       hand_on_fakes: bool = False) -> dict[str, torch.Tensor]:
+                       noise_weight: float = 0.0, hand_on_fakes: bool = False) -> dict[str, torch.Tensor]:
     """D's loss on a real batch and as many fakes, plus the optional penalties gamma/2 * R1,
     lambda * GP, the AC-GAN auxiliary cross-entropy and InfoGAN's code cross-entropy L_I (Q reads
-    the fakes' codes back; logged with Q's accuracy Q_acc). With ``hand_on_fakes`` the fakes are made
-    with G's graph (the phase keeps it) and returned under "handed_fake" (and their labels
-    under "handed_fake_y" for a conditional G) for the G step; D itself sees them detached."""
+    the fakes' codes back; logged with Q's accuracy Q_acc) with the noise-recovery term. With
+    ``hand_on_fakes`` the fakes are made with G's graph (the phase keeps it) and returned under
+    "handed_fake" (their noise under "handed_fake_z", and their labels under "handed_fake_y" for a
+    conditional G) for the G step; D itself sees them detached."""
     G, D = models["G"], models["D"]
     y_real = real_labels(D, batch)
     z, y_fake = draw_fake_inputs(G, len(batch), batch.x.device)
     handed = {}
     if hand_on_fakes:
-        handed["handed_fake"] = run_generator(G, z, y_fake)
+        handed["handed_fake"], handed["handed_fake_z"] = run_generator(G, z, y_fake), z
         if y_fake is not None:
             handed["handed_fake_y"] = y_fake
         fake = handed["handed_fake"].detach()
@@ -180,9 +201,8 @@ def discriminator_loss(models, batch: Batch, carry: Carry | None = None, *, game
         out["aux"] = F.cross_entropy(D.classify(batch.x), batch.y) + F.cross_entropy(D.classify(fake), y_fake)
         out["loss"] = out["loss"] + acgan_weight * out["aux"]
     if code_logits is not None:
-        out["info"] = info_loss(code_logits, y_fake)
-        out["loss"] = out["loss"] + info_weight * out["info"]
-        out["Q_acc"] = (code_logits.detach().argmax(1) == y_fake).float().mean()
+        add_info_terms(out, code_logits, y_fake, z, D, info_weight=info_weight, noise_weight=noise_weight)
+        out["Q_acc"] = (code_logits[:, :D.n_codes].detach().argmax(1) == y_fake).float().mean()
     out.update(d_output_stats(game, real_out, fake_out))
     out.update(handed)
     return out
@@ -198,7 +218,8 @@ def r1_loss(models, batch: Batch, carry: Carry | None = None, *, r1_gamma: float
 
 
 def generator_loss(models, batch: Batch, carry: Carry | None = None, *, game: Game,
-                   acgan_weight: float = 0.0, info_weight: float = 0.0) -> dict[str, torch.Tensor]:
+                   acgan_weight: float = 0.0, info_weight: float = 0.0,
+                   noise_weight: float = 0.0) -> dict[str, torch.Tensor]:
     """G's loss on a fresh batch of fakes (or on the fakes the D step handed on in ``carry``) plus
     the AC-GAN or InfoGAN term that asks for the fakes' class or code to be read back, and
     G_out_grad, the per-sample gradient that reaches G's output through D (filled by backward).
@@ -206,7 +227,7 @@ def generator_loss(models, batch: Batch, carry: Carry | None = None, *, game: Ga
     with."""
     G, D = models["G"], models["D"]
     if carry and "handed_fake" in carry:  # made by the last D step, G's graph attached (method.reuse_fakes)
-        fake, y = carry["handed_fake"], carry.get("handed_fake_y")
+        fake, y, z = carry["handed_fake"], carry.get("handed_fake_y"), carry.get("handed_fake_z")
     else:
         z, y = draw_fake_inputs(G, len(batch), batch.x.device)
         fake = run_generator(G, z, y)
@@ -217,8 +238,7 @@ def generator_loss(models, batch: Batch, carry: Carry | None = None, *, game: Ga
         out["aux"] = F.cross_entropy(D.classify(fake), y)
         out["loss"] = out["loss"] + acgan_weight * out["aux"]
     if code_logits is not None:
-        out["info"] = info_loss(code_logits, y)
-        out["loss"] = out["loss"] + info_weight * out["info"]
+        add_info_terms(out, code_logits, y, z, D, info_weight=info_weight, noise_weight=noise_weight)
     return out
 
 
@@ -248,12 +268,14 @@ class GANMethod(Method):
         o = self.options
         lazy_r1 = o.r1_gamma > 0 and o.r1_every > 1
         aux = {"acgan_weight": getattr(o, "acgan_weight", 0.0),  # an option of cgan only
-               "info_weight": getattr(o, "info_weight", 0.0)}  # of infogan only
+               "info_weight": getattr(o, "info_weight", 0.0),  # of infogan only
+               "noise_weight": getattr(o, "noise_weight", 0.0)}
         d_loss = functools.partial(discriminator_loss, game=self.game, r1_gamma=0.0 if lazy_r1 else o.r1_gamma,
                                    gp_weight=o.gp_weight, hand_on_fakes=o.reuse_fakes, **aux)
         clip = functools.partial(clip_weights_of_d, c=o.clip) if o.clip > 0 else None
         # Reusing fakes: every D step makes them with G's graph; the last one's reach the G step.
-        handed = (("handed_fake", "handed_fake_y") if self.n_classes else ("handed_fake",)) if o.reuse_fakes else ()
+        handed = ("handed_fake", "handed_fake_z") + (("handed_fake_y",) if self.n_classes else ())
+        handed = handed if o.reuse_fakes else ()
         phases = [Phase("D", "D", d_loss, repeats=o.d_steps, after_step=clip, hands_on=handed,
                         keeps_graph_of=("G",) if o.reuse_fakes else (),
                         double_backward=o.gp_weight > 0 or (o.r1_gamma > 0 and not lazy_r1))]

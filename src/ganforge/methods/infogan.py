@@ -39,6 +39,12 @@ class InfoGANOptions(GANOptions):
                       min=2, max=1000)
     info_weight: float = _opt(1.0, "lambda, the weight of the code cross-entropy L_I for both players (the "
                               "paper's 1 for a categorical code)", min=0.0)
+    noise_scale: float = _opt(1.0, "sigma of G's noise beside the code, z ~ N(0, sigma^2 I) (the paper: 1; "
+                              "ClusterGAN, Mukherjee et al. 2019: 0.1, so that the code rather than z decides "
+                              "which mode a sample lands in)", min=0.001, max=10.0)
+    noise_weight: float = _opt(0.0, "beta_n, the weight of a noise-recovery term for both players: Q also "
+                               "estimates G's noise z and the squared error counts (ClusterGAN's encoder; "
+                               "0: the paper's InfoGAN, Q reads the code only)", min=0.0)
 
 
 class InfoGANMethod(ConditionalGANMethod):
@@ -54,10 +60,15 @@ class InfoGANMethod(ConditionalGANMethod):
     def build_networks(self, model_cfg, data):
         k = self.options.codes
         G, D = base_networks_for_embedding(model_cfg, data)
-        return ConditionalGenerator(G, model_cfg.z_dim, k, model_cfg.embed_dim), CodeDiscriminator(D, k)
+        G = ConditionalGenerator(G, model_cfg.z_dim, k, model_cfg.embed_dim, self.options.noise_scale)
+        n_noise = model_cfg.z_dim if self.options.noise_weight > 0 else 0
+        return G, CodeDiscriminator(D, k, n_noise=n_noise)
 
     def critic(self):
         return GANMethod.critic(self)  # D ignores the code: one surface over the plane
 
     def objective(self) -> str:
-        return f"{super().objective()}, {self.options.codes} codes, lambda_I {self.options.info_weight:g}"
+        o = self.options
+        noise = f", noise sigma {o.noise_scale:g}" if o.noise_scale != 1 else ""
+        noise += f", beta_n {o.noise_weight:g}" if o.noise_weight > 0 else ""
+        return f"{super().objective()}, {o.codes} codes, lambda_I {o.info_weight:g}{noise}"

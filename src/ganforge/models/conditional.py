@@ -25,13 +25,21 @@ from torch import nn
 
 
 class ConditionalGenerator(nn.Module):
-    def __init__(self, base: nn.Module, z_dim: int, n_classes: int, embed_dim: int):
+    """G(z, y) = base([noise_scale * z, e_y]): the label's learned embedding e_y (embed_dim,)
+    joined to the noise z (z_dim,). ``noise_scale`` sigma < 1 draws the effective noise from
+    N(0, sigma^2 I) while callers keep drawing z ~ N(0, I); it is not a weight, it comes from the
+    config."""
+
+    def __init__(self, base: nn.Module, z_dim: int, n_classes: int, embed_dim: int, noise_scale: float = 1.0):
         super().__init__()
         self.base, self.z_dim, self.n_classes = base, z_dim, n_classes
+        self.noise_scale = float(noise_scale)
         self.out_shape = getattr(base, "out_shape", None)
         self.embed = nn.Embedding(n_classes, embed_dim)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.noise_scale != 1.0:
+            z = z * self.noise_scale
         return self.base(torch.cat([z, self.embed(y).to(z.dtype)], 1))
 
     def draw_labels(self, n: int, device) -> torch.Tensor:
@@ -44,8 +52,8 @@ class WeightedConditionalGenerator(ConditionalGenerator):
     saved with the weights (the share of each label in the training data), so that samples come
     in the data's proportions."""
 
-    def __init__(self, base: nn.Module, z_dim: int, n_classes: int, embed_dim: int):
-        super().__init__(base, z_dim, n_classes, embed_dim)
+    def __init__(self, base: nn.Module, z_dim: int, n_classes: int, embed_dim: int, noise_scale: float = 1.0):
+        super().__init__(base, z_dim, n_classes, embed_dim, noise_scale)
         self.register_buffer("label_weights", torch.full((n_classes,), 1.0 / n_classes))
 
     def draw_labels(self, n: int, device) -> torch.Tensor:
@@ -90,26 +98,28 @@ class ConditionalDiscriminator(nn.Module):
 
 class CodeDiscriminator(nn.Module):
     """InfoGAN's D and Q sharing one body: ``forward(x)`` is D's output (B,), ``judge(x)`` gives it
-    with Q's code logits (B, n_codes) from a single pass.
+    with Q's reading of the picture from a single pass: the code logits (B, n_codes), then, with
+    ``n_noise`` > 0, an estimate of the first n_noise noise values (ClusterGAN's encoder).
 
     q has the geometry of D's last layer with ``hidden`` outputs, then LeakyReLU and a linear
     layer to the codes (the paper's Q: one hidden layer of 128 on D's shared features):
-        phi(x) (B, C, s, s) -> conv s x s -> (B, hidden) -> LeakyReLU -> (B, n_codes)
+        phi(x) (B, C, s, s) -> conv s x s -> (B, hidden) -> LeakyReLU -> (B, n_codes + n_noise)
     """
 
     mode = "info"
 
-    def __init__(self, base: nn.Module, n_codes: int, hidden: int = 128):
+    def __init__(self, base: nn.Module, n_codes: int, hidden: int = 128, n_noise: int = 0):
         super().__init__()
         self.body, self.head, channels = _split(base)
+        self.n_codes, self.n_noise = n_codes, n_noise
         if isinstance(self.head, nn.Conv2d):
             first = nn.Conv2d(channels, hidden, self.head.kernel_size, self.head.stride, self.head.padding)
         else:
             first = nn.Linear(channels, hidden)
-        self.q = nn.Sequential(first, nn.Flatten(), nn.LeakyReLU(0.2), nn.Linear(hidden, n_codes))
+        self.q = nn.Sequential(first, nn.Flatten(), nn.LeakyReLU(0.2), nn.Linear(hidden, n_codes + n_noise))
 
     def judge(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(D's output (B,), Q's code logits (B, n_codes))."""
+        """(D's output (B,), Q's output (B, n_codes + n_noise): code logits, then noise estimate)."""
         h = self.body(x)
         return self.head(h).flatten(), self.q(h)
 
