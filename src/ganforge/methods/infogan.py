@@ -11,6 +11,11 @@ seen: the code splits the data into separate modes, so G no longer has to bend o
 latent space over ten disconnected digit manifolds (the blends between digits are what an
 unconditional G draws in the gaps).
 
+ClusterGAN's two changes (Mukherjee et al. 2019) are options: ``noise_scale`` sigma shrinks the
+noise beside the code (G reads [sigma z, e_c]), so that the code rather than z decides the mode,
+and ``noise_weight`` beta_n makes Q also estimate z (losses.gan.noise_recovery_loss), so that G
+cannot ignore it. The paper's InfoGAN has sigma 1 and beta_n 0.
+
 Everything else is the GAN assembly of methods.gan: the games, k D-steps, R1, reuse_fakes, EMA.
 A code plays the part of a class for sampling (`ganforge sample --class K` draws code K; the
 grid shows one row per code), but evaluation does not compare codes with classes directly:
