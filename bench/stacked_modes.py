@@ -24,12 +24,14 @@ import ganforge
 from ganforge.config import load_config
 from seed_runs import add_variant_arguments, run_variants, spread
 
-# The preset before it gained minibatch std, the extra layers and LR decay: the plain DCGAN at
-# constant learning rates. The variants measured against it build on it.
-PLAIN = ["model.minibatch_std=0", "model.g_extra_layers=0", "model.d_extra_layers=0", "method.lr_schedule=constant"]
+# The preset before it gained minibatch std, the extra layers and R1: the plain DCGAN at constant
+# learning rates. The variants measured against it build on it.
+PLAIN = ["model.minibatch_std=0", "model.g_extra_layers=0", "model.d_extra_layers=0", "method.r1_gamma=0"]
 
 VARIANTS = {
-    "preset": [],  # minibatch std + one more 3x3 conv layer at 7x7 in G and D + LR decay over the second half
+    "preset": [],  # minibatch std + one more 3x3 conv layer at 7x7 in G and D + lazy R1, constant LR
+    # the preset before R1: LR decay over the second half instead
+    "decay": ["method.r1_gamma=0", "method.lr_schedule=linear", "method.lr_decay_start=0.5"],
     "plain": PLAIN,
     "pack2": PLAIN + ["method.pack=2"],
     "ema": PLAIN + ["method.ema_halflife_kimg=10"],
