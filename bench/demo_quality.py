@@ -42,10 +42,8 @@ VARIANTS = {
     "fp32": ["train.precision=fp32", "train.channels_last=false"],
     "b64-4800+reuse": ["train.batch_size=64", "train.steps=4800", "method.reuse_fakes=true"],
     "info0.2": ["method.info_weight=0.2"],  # infogan-mnist: a weaker pull of the code term
-    # infogan-mnist with ClusterGAN's small noise beside the code: z ~ N(0, 0.1^2 I) or N(0, 0.3^2 I)
+    # infogan-mnist with ClusterGAN's small noise beside the code: z ~ N(0, 0.1^2 I)
     "noise0.1": ["method.noise_scale=0.1"],
-    "noise0.3": ["method.noise_scale=0.3"],
-    "noise0.1+mbstd": ["method.noise_scale=0.1", "model.minibatch_std=4"],
     # ... with Q also reading the noise back (ClusterGAN's encoder term, weight beta_n on the MSE of z)
     "noise0.1+rec0.1": ["method.noise_scale=0.1", "method.noise_weight=0.1"],
     "noise0.1+rec1": ["method.noise_scale=0.1", "method.noise_weight=1"],

@@ -42,9 +42,7 @@ VARIANTS = {
     "24k": PLAIN + ["train.steps=24000"],
     # minibatch std with one more 3x3 conv layer at 7x7 in G and in D (model.*_extra_layers), constant LR
     "mbstd+extra1": PLAIN + ["model.minibatch_std=4", "model.g_extra_layers=1", "model.d_extra_layers=1"],
-    # ... with a lazy R1 penalty on the real pictures (gamma 1, every 16 D steps), 8,000 steps
-    "mbstd+extra1+r1-8k": PLAIN + ["model.minibatch_std=4", "model.g_extra_layers=1", "model.d_extra_layers=1",
-                                   "method.r1_gamma=1", "method.r1_every=16", "train.steps=8000"],
+    "preset-8k": ["train.steps=8000"],  # the preset's first 8,000 steps (constant LR: the same run)
 }
 
 

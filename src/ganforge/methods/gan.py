@@ -152,7 +152,7 @@ def add_info_terms(out: dict, q_out: torch.Tensor, codes: torch.Tensor, z: torch
     out["info"] = info_loss(q_out[:, :D.n_codes], codes)
     out["loss"] = out["loss"] + info_weight * out["info"]
     if D.n_noise:
-        out["noise"] = noise_recovery_loss(q_out[:, D.n_codes:], z[:, :D.n_noise])
+        out["noise"] = noise_recovery_loss(q_out[:, D.n_codes:], z)
         out["loss"] = out["loss"] + noise_weight * out["noise"]
 
 

@@ -99,7 +99,7 @@ class ConditionalDiscriminator(nn.Module):
 class CodeDiscriminator(nn.Module):
     """InfoGAN's D and Q sharing one body: ``forward(x)`` is D's output (B,), ``judge(x)`` gives it
     with Q's reading of the picture from a single pass: the code logits (B, n_codes), then, with
-    ``n_noise`` > 0, an estimate of the first n_noise noise values (ClusterGAN's encoder).
+    ``n_noise`` = z_dim, an estimate of the noise z (ClusterGAN's encoder).
 
     q has the geometry of D's last layer with ``hidden`` outputs, then LeakyReLU and a linear
     layer to the codes (the paper's Q: one hidden layer of 128 on D's shared features):
